@@ -1,0 +1,90 @@
+//! The one boundary error of the HTTP API: a status and an OperationOutcome. Internal
+//! failures are logged with a reference and answered with that reference only.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use careshare_fhir::validate::Severity;
+use careshare_fhir::{operation_outcome, Issue, IssueType};
+
+use crate::engine::EngineError;
+
+/// An HTTP error answered with an OperationOutcome.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub issues: Vec<Issue>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: IssueType, msg: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            issues: vec![Issue::error(code, msg)],
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, msg)
+    }
+
+    pub fn not_found(msg: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, msg)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        match e {
+            EngineError::Invalid(inv) => ApiError {
+                status: match inv.severity {
+                    Severity::Structure => StatusCode::BAD_REQUEST,
+                    Severity::Content => StatusCode::UNPROCESSABLE_ENTITY,
+                },
+                issues: inv.issues,
+            },
+            EngineError::BadRequest(issues) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                issues,
+            },
+            EngineError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, m),
+            EngineError::Gone(m) => ApiError::new(StatusCode::GONE, IssueType::Deleted, m),
+            EngineError::PreconditionFailed(m) => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, m)
+            }
+            EngineError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, IssueType::Conflict, m),
+            EngineError::NotSupported(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotSupported, m)
+            }
+            EngineError::Store(e) => internal(&e),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        internal(&e)
+    }
+}
+
+/// Logs an internal failure and answers with a reference to the log line only.
+pub fn internal(e: &dyn std::fmt::Display) -> ApiError {
+    let reference = uuid::Uuid::new_v4();
+    tracing::error!(%reference, error = %e, "internal error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        IssueType::Exception,
+        format!("the hub could not complete the request (reference {reference})"),
+    )
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&operation_outcome(&self.issues)).unwrap_or_default();
+        let mut r = (self.status, body).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(super::FHIR_JSON),
+        );
+        r
+    }
+}

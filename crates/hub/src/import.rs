@@ -1,0 +1,304 @@
+//! Loading FHIR R4 JSON from files (resources, Bundles, NDJSON) and the demo region.
+//!
+//! Everything goes through [`crate::engine`], so imported data is validated exactly like
+//! data written over the API. Ids come from the input (resource ids, `urn:uuid` fullUrls, or
+//! a hash of the content), so importing the same input twice changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use careshare_fhir::bundle::{parse_bundle, Bundle, BundleType};
+use careshare_fhir::Issue;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::engine::{self, EngineError, IdMode, Outcome, WriteStatus};
+use crate::store::{Store, StoreError};
+
+/// Resources per write transaction when importing in bulk.
+const CHUNK: usize = 2000;
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// (where, why) for each refused resource or Bundle.
+    pub rejected: Vec<(String, String)>,
+}
+
+impl Summary {
+    fn count(&mut self, o: &Outcome) {
+        match o.status {
+            WriteStatus::Created => self.created += 1,
+            WriteStatus::Updated | WriteStatus::Deleted => self.updated += 1,
+            WriteStatus::Unchanged | WriteStatus::Existing | WriteStatus::Read => {
+                self.unchanged += 1
+            }
+        }
+    }
+
+    fn record(&mut self, at: String, r: Result<Outcome, EngineError>) -> Result<(), ImportError> {
+        match r {
+            Ok(o) => self.count(&o),
+            Err(EngineError::Store(e)) => return Err(e.into()),
+            Err(e) => self.rejected.push((at, describe(&e))),
+        }
+        Ok(())
+    }
+
+    /// Resources written or confirmed unchanged.
+    pub fn accepted(&self) -> usize {
+        self.created + self.updated + self.unchanged
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "created {}, updated {}, unchanged {}, rejected {}",
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.rejected.len()
+        )?;
+        for (at, why) in &self.rejected {
+            writeln!(f, "  rejected {at}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An import that could not run (as opposed to input that was refused).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A refusal in words, with the element it concerns.
+pub fn describe(e: &EngineError) -> String {
+    let join = |issues: &[Issue]| {
+        issues
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match e {
+        EngineError::Invalid(inv) => join(&inv.issues),
+        EngineError::BadRequest(issues) => join(issues),
+        other => other.to_string(),
+    }
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| ImportError::Io(path.into(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            collect_files(&p, out)?;
+        }
+    } else {
+        let name = path.to_string_lossy();
+        if name.ends_with(".json") || name.ends_with(".ndjson") || !path.is_dir() {
+            out.push(path.to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {what} {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Imports files and folders (recursively: `.json` resources and Bundles, `.ndjson`).
+pub async fn import_paths(store: &Store, paths: &[PathBuf]) -> Result<Summary, ImportError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            return Err(ImportError::Io(
+                p.clone(),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            ));
+        }
+        collect_files(p, &mut files)?;
+    }
+    let pb = bar(files.len() as u64, "files");
+    let mut summary = Summary::default();
+    let mut pending: Vec<(String, Value)> = Vec::new();
+    for file in &files {
+        let name = file.display().to_string();
+        pb.set_message(name.clone());
+        let bytes = std::fs::read(file).map_err(|e| ImportError::Io(file.clone(), e))?;
+        if name.ends_with(".ndjson") {
+            for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let at = format!("{name}:{}", n + 1);
+                match careshare_fhir::parse_json(line) {
+                    Ok(v) => pending.push((at, v)),
+                    Err(e) => summary.rejected.push((at, format!("not valid JSON: {e}"))),
+                }
+            }
+        } else {
+            match careshare_fhir::parse_json(&bytes) {
+                Ok(v) if v.get("resourceType").and_then(Value::as_str) == Some("Bundle") => {
+                    flush(store, &mut pending, &mut summary).await?;
+                    import_bundle(store, &name, v, &mut summary).await?;
+                }
+                Ok(v) => pending.push((name, v)),
+                Err(e) => summary.rejected.push((name, format!("not valid JSON: {e}"))),
+            }
+        }
+        if pending.len() >= CHUNK {
+            flush(store, &mut pending, &mut summary).await?;
+        }
+        pb.inc(1);
+    }
+    flush(store, &mut pending, &mut summary).await?;
+    pb.finish_and_clear();
+    Ok(summary)
+}
+
+async fn flush(
+    store: &Store,
+    pending: &mut Vec<(String, Value)>,
+    summary: &mut Summary,
+) -> Result<(), ImportError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let (names, resources): (Vec<String>, Vec<Value>) = std::mem::take(pending).into_iter().unzip();
+    let results = engine::upsert_many(store, resources).await.map_err(|e| match e {
+        EngineError::Store(s) => ImportError::Store(s),
+        other => ImportError::Store(StoreError::UnsupportedUrl(other.to_string())),
+    })?;
+    for (name, r) in names.into_iter().zip(results) {
+        summary.record(name, r)?;
+    }
+    Ok(())
+}
+
+async fn import_bundle(
+    store: &Store,
+    name: &str,
+    value: Value,
+    summary: &mut Summary,
+) -> Result<(), ImportError> {
+    let keep = value.clone();
+    let bundle = match parse_bundle(value) {
+        Ok(b) => b,
+        Err(issues) => {
+            summary.rejected.push((
+                name.to_string(),
+                issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "),
+            ));
+            return Ok(());
+        }
+    };
+    match bundle.bundle_type {
+        BundleType::Transaction => {
+            match engine::transaction(store, bundle, IdMode::Import).await {
+                Ok(outcomes) => outcomes.iter().for_each(|o| summary.count(o)),
+                Err(EngineError::Store(e)) => return Err(e.into()),
+                Err(e) => summary.rejected.push((name.to_string(), describe(&e))),
+            }
+        }
+        BundleType::Batch => {
+            for (i, r) in engine::batch(store, bundle, IdMode::Import).await.into_iter().enumerate() {
+                summary.record(format!("{name} entry {i}"), r)?;
+            }
+        }
+        BundleType::Collection | BundleType::Searchset | BundleType::History => {
+            let entries: Vec<_> = bundle
+                .entries
+                .into_iter()
+                .filter(|e| e.resource.is_some())
+                .map(|mut e| {
+                    e.request = None;
+                    e
+                })
+                .collect();
+            // All together first, so entries that refer to each other by fullUrl are
+            // linked; if any entry is refused, each on its own so the rest still load.
+            let together = Bundle {
+                bundle_type: BundleType::Transaction,
+                entries: entries.clone(),
+            };
+            match engine::transaction(store, together, IdMode::Import).await {
+                Ok(outcomes) => outcomes.iter().for_each(|o| summary.count(o)),
+                Err(EngineError::Store(e)) => return Err(e.into()),
+                Err(_) => {
+                    let each = Bundle {
+                        bundle_type: BundleType::Batch,
+                        entries,
+                    };
+                    for (i, r) in engine::batch(store, each, IdMode::Import).await.into_iter().enumerate() {
+                        summary.record(format!("{name} entry {i}"), r)?;
+                    }
+                }
+            }
+        }
+        _ => {
+            // Documents and messages are resources in their own right.
+            let r = engine::upsert_many(store, vec![keep]).await;
+            match r {
+                Ok(mut v) => summary.record(name.to_string(), v.remove(0))?,
+                Err(EngineError::Store(e)) => return Err(e.into()),
+                Err(e) => summary.rejected.push((name.to_string(), describe(&e))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads a generated demo region: its structure, then patients in chunks, with a progress bar.
+pub async fn load_demo_region(
+    store: &Store,
+    region: &careshare_demo::Region,
+    patients: usize,
+) -> Result<Summary, ImportError> {
+    let mut summary = Summary::default();
+    let structure: Vec<(String, Value)> = region
+        .structure()
+        .into_iter()
+        .map(|r| (resource_key(&r), r))
+        .collect();
+    let mut pending = structure;
+    flush(store, &mut pending, &mut summary).await?;
+    let pb = bar(patients as u64, "patients");
+    for patient in region.patients() {
+        pending.extend(patient.into_iter().map(|r| (resource_key(&r), r)));
+        if pending.len() >= CHUNK {
+            flush(store, &mut pending, &mut summary).await?;
+        }
+        pb.inc(1);
+    }
+    flush(store, &mut pending, &mut summary).await?;
+    pb.finish_and_clear();
+    Ok(summary)
+}
+
+fn resource_key(r: &Value) -> String {
+    format!(
+        "{}/{}",
+        r.get("resourceType").and_then(Value::as_str).unwrap_or("?"),
+        r.get("id").and_then(Value::as_str).unwrap_or("?")
+    )
+}

@@ -1,0 +1,209 @@
+//! The hub's store: every version of every resource, its search index and its patient
+//! compartments, on SQLite (embedded default) or PostgreSQL (production), through one
+//! set of SQL statements.
+//!
+//! Invariant: all writes go through [`WriteTx`], which holds the hub's write lock (and on
+//! PostgreSQL a transaction-scoped advisory lock), so change sequence numbers are assigned
+//! and committed in order. A reader that has seen `seq = N` has seen every change up to N;
+//! the sync feed relies on this.
+
+mod search;
+mod write;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row};
+use tokio::sync::Mutex;
+
+pub use search::{HistoryScope, Page};
+pub use write::{WriteTx, Written};
+
+/// Which database engine holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A failure in the store. Its text may name tables and SQL: it is logged, never sent to
+/// a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("stored resource {0} is not valid JSON: {1}")]
+    Corrupt(String, serde_json::Error),
+}
+
+/// One stored version of a resource.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub seq: i64,
+    pub res_type: String,
+    pub id: String,
+    pub version: i64,
+    pub last_updated: i64,
+    pub deleted: bool,
+    pub content: Option<String>,
+}
+
+impl Stored {
+    fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
+        Ok(Stored {
+            seq: row.try_get("seq")?,
+            res_type: row.try_get("res_type")?,
+            id: row.try_get("res_id")?,
+            version: row.try_get("version")?,
+            last_updated: row.try_get("last_updated")?,
+            deleted: row.try_get::<i64, _>("deleted")? != 0,
+            content: row.try_get("content")?,
+        })
+    }
+
+    /// The stored JSON, parsed.
+    pub fn resource(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        self.content
+            .as_deref()
+            .map(|c| {
+                serde_json::from_str(c)
+                    .map_err(|e| StoreError::Corrupt(format!("{}/{}", self.res_type, self.id), e))
+            })
+            .transpose()
+    }
+}
+
+pub(crate) const VERSION_COLUMNS: &str =
+    "seq, res_type, res_id, version, last_updated, deleted, content";
+
+/// The store: a connection pool plus the write lock.
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    writer: Mutex<write::WriterState>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a SQLite file if
+    /// needed, and applies the migrations of that dialect.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (dialect, url) = if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") {
+                url.to_string()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Dialect::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Dialect::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL lets readers proceed while the single writer commits.
+                        use sqlx::Executor;
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match dialect {
+            Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&pool).await?,
+            Dialect::Postgres => sqlx::migrate!("../../migrations/postgres").run(&pool).await?,
+        }
+        let last = sqlx::query("SELECT COALESCE(MAX(last_updated), 0) AS lu FROM resource_version")
+            .fetch_one(&pool)
+            .await?
+            .try_get::<i64, _>("lu")?;
+        Ok(Store {
+            pool,
+            dialect,
+            writer: Mutex::new(write::WriterState { last_updated: last }),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A pooled connection for reads.
+    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+}
+
+/// The current version of `Type/id` (which may be a deletion), if it ever existed.
+pub async fn read_current(
+    conn: &mut AnyConnection,
+    res_type: &str,
+    id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM resource_version \
+         WHERE res_type = $1 AND res_id = $2 AND superseded_seq IS NULL"
+    ))
+    .bind(res_type)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.as_ref().map(Stored::from_row).transpose()?)
+}
+
+/// One version of `Type/id`.
+pub async fn read_version(
+    conn: &mut AnyConnection,
+    res_type: &str,
+    id: &str,
+    version: i64,
+) -> Result<Option<Stored>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM resource_version \
+         WHERE res_type = $1 AND res_id = $2 AND version = $3"
+    ))
+    .bind(res_type)
+    .bind(id)
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.as_ref().map(Stored::from_row).transpose()?)
+}
+
+/// The latest change sequence number (0 for an empty store).
+pub async fn max_seq(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM resource_version")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("s")?,
+    )
+}
+
+pub use search::{history, search};

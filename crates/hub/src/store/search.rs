@@ -1,0 +1,383 @@
+//! Search and history as SQL over the version table and its index tables.
+//!
+//! Every query reads "as of" a snapshot: the change sequence number current when the first
+//! page was asked for. The versions visible at snapshot S are those with `seq <= S` that
+//! were not superseded by S. Later pages carry S in their `next` link, so paging visits each
+//! match exactly once even while the data changes.
+
+use careshare_fhir::datetime::Range;
+use careshare_fhir::search::{
+    Clause, ClauseValue, PageToken, ParamKind, Prefix, SearchRequest, Sort, StringMode,
+};
+use sqlx::{AnyConnection, Row};
+
+use super::{max_seq, StoreError, Stored, VERSION_COLUMNS};
+
+/// A page of results.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub entries: Vec<Stored>,
+    /// Resources brought in by `_include`.
+    pub included: Vec<Stored>,
+    /// How many match in all (at the snapshot).
+    pub total: i64,
+    /// Where the next page starts, if there is one.
+    pub next: Option<PageToken>,
+    pub snapshot: i64,
+}
+
+/// Which history `_history` lists.
+#[derive(Debug, Clone)]
+pub enum HistoryScope {
+    Instance(String, String),
+    Type(String),
+    System,
+}
+
+enum A {
+    I(i64),
+    S(String),
+}
+
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<A>,
+}
+
+impl Sql {
+    fn i(&mut self, v: i64) -> String {
+        self.args.push(A::I(v));
+        format!("${}", self.args.len())
+    }
+    fn s(&mut self, v: impl Into<String>) -> String {
+        self.args.push(A::S(v.into()));
+        format!("${}", self.args.len())
+    }
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for a in &self.args {
+            q = match a {
+                A::I(i) => q.bind(*i),
+                A::S(s) => q.bind(s.as_str()),
+            };
+        }
+        q
+    }
+}
+
+/// SQL for "stored range [lo_col, hi_col) satisfies prefix against s".
+fn date_condition(sql: &mut Sql, prefix: Prefix, lo: &str, hi: &str, s: Range) -> String {
+    match prefix {
+        Prefix::Eq => format!("({lo} >= {} AND {hi} <= {})", sql.i(s.lo), sql.i(s.hi)),
+        Prefix::Ne => format!("NOT ({lo} >= {} AND {hi} <= {})", sql.i(s.lo), sql.i(s.hi)),
+        Prefix::Gt => format!("{hi} > {}", sql.i(s.hi)),
+        Prefix::Lt => format!("{lo} < {}", sql.i(s.lo)),
+        Prefix::Ge => format!("{hi} > {}", sql.i(s.lo)),
+        Prefix::Le => format!("{lo} < {}", sql.i(s.hi)),
+        Prefix::Sa => format!("{lo} >= {}", sql.i(s.hi)),
+        Prefix::Eb => format!("{hi} <= {}", sql.i(s.lo)),
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            chars.push(next);
+            return chars.into_iter().collect();
+        }
+    }
+    "\u{10FFFF}".to_string()
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+fn push_visibility(sql: &mut Sql, snapshot: i64) {
+    let s1 = sql.i(snapshot);
+    let s2 = sql.i(snapshot);
+    sql.push(&format!(
+        " AND v.deleted = 0 AND v.seq <= {s1} AND (v.superseded_seq IS NULL OR v.superseded_seq > {s2})"
+    ));
+}
+
+fn push_clauses(sql: &mut Sql, req: &SearchRequest) {
+    let ty = req.resource_type.as_str();
+    for clause in &req.clauses {
+        match clause {
+            Clause::Id(ids) => {
+                let ps: Vec<String> = ids.iter().map(|i| sql.s(i.as_str())).collect();
+                sql.push(&format!(" AND v.res_id IN ({})", ps.join(",")));
+            }
+            Clause::LastUpdated(values) => {
+                let conds: Vec<String> = values
+                    .iter()
+                    .map(|(p, r)| {
+                        date_condition(sql, *p, "v.last_updated", "(v.last_updated + 1)", *r)
+                    })
+                    .collect();
+                sql.push(&format!(" AND ({})", conds.join(" OR ")));
+            }
+            Clause::Param { param, values } => {
+                let table = match param.kind {
+                    ParamKind::Token => "idx_token",
+                    ParamKind::String => "idx_string",
+                    ParamKind::Date => "idx_date",
+                    ParamKind::Reference => "idx_reference",
+                };
+                let t = sql.s(ty);
+                let p = sql.s(param.name);
+                let conds: Vec<String> = values
+                    .iter()
+                    .map(|v| match v {
+                        ClauseValue::Token(tok) => match (&tok.system, &tok.code) {
+                            (Some(s), Some(c)) => {
+                                format!("(x.code = {} AND x.system = {})", sql.s(c.as_str()), sql.s(s.as_str()))
+                            }
+                            (None, Some(c)) => format!("x.code = {}", sql.s(c.as_str())),
+                            (Some(s), None) => format!("x.system = {}", sql.s(s.as_str())),
+                            (None, None) => "1 = 0".to_string(),
+                        },
+                        ClauseValue::String(value, mode) => match mode {
+                            StringMode::StartsWith => format!(
+                                "(x.value >= {} AND x.value < {})",
+                                sql.s(value.as_str()),
+                                sql.s(prefix_upper_bound(value))
+                            ),
+                            StringMode::Exact => format!("x.exact = {}", sql.s(value.as_str())),
+                            StringMode::Contains => format!(
+                                "x.value LIKE {} ESCAPE '\\'",
+                                sql.s(format!("%{}%", like_escape(value)))
+                            ),
+                        },
+                        ClauseValue::Date(prefix, range) => {
+                            date_condition(sql, *prefix, "x.lo", "x.hi", *range)
+                        }
+                        ClauseValue::Reference(target) => {
+                            format!("x.target = {}", sql.s(target.as_str()))
+                        }
+                    })
+                    .collect();
+                sql.push(&format!(
+                    " AND v.seq IN (SELECT x.seq FROM {table} x WHERE x.res_type = {t} AND x.param = {p} AND ({}))",
+                    conds.join(" OR ")
+                ));
+            }
+        }
+    }
+}
+
+async fn fetch(conn: &mut AnyConnection, sql: &Sql) -> Result<Vec<Stored>, StoreError> {
+    let rows = sql.query().fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(Stored::from_row)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+async fn count(conn: &mut AnyConnection, sql: &Sql) -> Result<i64, StoreError> {
+    Ok(sql.query().fetch_one(&mut *conn).await?.try_get("n")?)
+}
+
+/// Runs a search. The first page reads as of the latest change; later pages as of the
+/// snapshot in their page token.
+pub async fn search(conn: &mut AnyConnection, req: &SearchRequest) -> Result<Page, StoreError> {
+    let snapshot = match &req.page {
+        Some(p) => p.snapshot,
+        None => max_seq(conn).await?,
+    };
+    let build = |with_keyset: bool, select: &str| -> Sql {
+        let mut sql = Sql::default();
+        let t = sql.s(req.resource_type.as_str());
+        sql.push(&format!("SELECT {select} FROM resource_version v WHERE v.res_type = {t}"));
+        push_visibility(&mut sql, snapshot);
+        push_clauses(&mut sql, req);
+        if with_keyset {
+            if let Some(page) = &req.page {
+                match req.sort {
+                    Sort::Id => {
+                        let a = sql.s(page.after.as_str());
+                        sql.push(&format!(" AND v.res_id > {a}"));
+                    }
+                    Sort::LastUpdatedAsc | Sort::LastUpdatedDesc => {
+                        let after: i64 = page.after.parse().unwrap_or(0);
+                        let a = sql.i(after);
+                        let op = if req.sort == Sort::LastUpdatedAsc { ">" } else { "<" };
+                        sql.push(&format!(" AND v.seq {op} {a}"));
+                    }
+                }
+            }
+        }
+        sql
+    };
+    let total = count(conn, &build(false, "COUNT(*) AS n")).await?;
+    if req.summary_count {
+        return Ok(Page {
+            total,
+            snapshot,
+            ..Page::default()
+        });
+    }
+    let cols = VERSION_COLUMNS
+        .split(", ")
+        .map(|c| format!("v.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = build(true, &cols);
+    sql.push(match req.sort {
+        Sort::Id => " ORDER BY v.res_id",
+        Sort::LastUpdatedAsc => " ORDER BY v.seq",
+        Sort::LastUpdatedDesc => " ORDER BY v.seq DESC",
+    });
+    let limit = sql.i(req.count as i64 + 1);
+    sql.push(&format!(" LIMIT {limit}"));
+    let mut entries = fetch(conn, &sql).await?;
+    let next = if entries.len() > req.count {
+        entries.truncate(req.count);
+        entries.last().map(|last| PageToken {
+            snapshot,
+            after: match req.sort {
+                Sort::Id => last.id.clone(),
+                _ => last.seq.to_string(),
+            },
+        })
+    } else {
+        None
+    };
+    let included = include(conn, req, &entries, snapshot).await?;
+    Ok(Page {
+        entries,
+        included,
+        total,
+        next,
+        snapshot,
+    })
+}
+
+/// Resources referenced from `entries` through the request's `_include` parameters, as of
+/// the snapshot, each once.
+async fn include(
+    conn: &mut AnyConnection,
+    req: &SearchRequest,
+    entries: &[Stored],
+    snapshot: i64,
+) -> Result<Vec<Stored>, StoreError> {
+    if req.includes.is_empty() || entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::default();
+    let seqs: Vec<String> = entries.iter().map(|e| sql.i(e.seq)).collect();
+    let params: Vec<String> = req.includes.iter().map(|p| sql.s(p.name)).collect();
+    sql.push(&format!(
+        "SELECT DISTINCT target FROM idx_reference WHERE seq IN ({}) AND param IN ({})",
+        seqs.join(","),
+        params.join(",")
+    ));
+    let targets: Vec<String> = sql
+        .query()
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("target"))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for target in targets {
+        let Some((ty, id)) = target.split_once('/') else {
+            continue;
+        };
+        let mut sql = Sql::default();
+        let t = sql.s(ty);
+        let i = sql.s(id);
+        sql.push(&format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_version v WHERE v.res_type = {t} AND v.res_id = {i}"
+        ));
+        push_visibility(&mut sql, snapshot);
+        out.extend(fetch(conn, &sql).await?);
+    }
+    out.sort_by(|a, b| (&a.res_type, &a.id).cmp(&(&b.res_type, &b.id)));
+    Ok(out)
+}
+
+/// Lists versions newest first, `_since` and `_count` applied, as of a snapshot.
+pub async fn history(
+    conn: &mut AnyConnection,
+    scope: &HistoryScope,
+    since: Option<i64>,
+    limit: usize,
+    page: Option<&PageToken>,
+) -> Result<Page, StoreError> {
+    let snapshot = match page {
+        Some(p) => p.snapshot,
+        None => max_seq(conn).await?,
+    };
+    let build = |select: &str, with_keyset: bool| -> Sql {
+        let mut sql = Sql::default();
+        let s = sql.i(snapshot);
+        sql.push(&format!("SELECT {select} FROM resource_version WHERE seq <= {s}"));
+        match scope {
+            HistoryScope::Instance(t, i) => {
+                let t = sql.s(t.as_str());
+                let i = sql.s(i.as_str());
+                sql.push(&format!(" AND res_type = {t} AND res_id = {i}"));
+            }
+            HistoryScope::Type(t) => {
+                let t = sql.s(t.as_str());
+                sql.push(&format!(" AND res_type = {t}"));
+            }
+            HistoryScope::System => {}
+        }
+        if let Some(since) = since {
+            let s = sql.i(since);
+            sql.push(&format!(" AND last_updated >= {s}"));
+        }
+        if with_keyset {
+            if let Some(p) = page {
+                let a = sql.i(p.after.parse().unwrap_or(i64::MAX));
+                sql.push(&format!(" AND seq < {a}"));
+            }
+        }
+        sql
+    };
+    let total = count(conn, &build("COUNT(*) AS n", false)).await?;
+    let mut sql = build(VERSION_COLUMNS, true);
+    let lim = sql.i(limit as i64 + 1);
+    sql.push(&format!(" ORDER BY seq DESC LIMIT {lim}"));
+    let mut entries = fetch(conn, &sql).await?;
+    let next = if entries.len() > limit {
+        entries.truncate(limit);
+        entries.last().map(|l| PageToken {
+            snapshot,
+            after: l.seq.to_string(),
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        entries,
+        included: Vec::new(),
+        total,
+        next,
+        snapshot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_prefixed_strings() {
+        let hi = prefix_upper_bound("kha");
+        assert_eq!(hi, "khb");
+        for s in ["kha", "khan", "kha\u{10FFFF}"] {
+            assert!(s >= "kha" && s < hi.as_str());
+        }
+        assert!("khb" >= hi.as_str());
+    }
+}

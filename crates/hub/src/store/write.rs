@@ -1,0 +1,350 @@
+//! Writing versions: one [`WriteTx`] at a time, rows buffered and inserted in batches.
+
+use careshare_fhir::datetime::format_instant;
+use careshare_fhir::search::IndexEntries;
+use serde_json::{Map, Value};
+use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::MutexGuard;
+
+use super::{read_current, Dialect, Store, StoreError, Stored, VERSION_COLUMNS};
+
+pub(crate) struct WriterState {
+    pub(crate) last_updated: i64,
+}
+
+/// What a write produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub seq: i64,
+    pub version: i64,
+    pub last_updated: i64,
+}
+
+/// Rows waiting to be inserted. Flushed before any read inside the transaction and at
+/// commit, so the transaction always reads its own writes.
+#[derive(Default)]
+struct Buffer {
+    versions: Vec<(i64, String, String, i64, i64, i64, Option<String>)>,
+    tokens: Vec<(i64, String, &'static str, String, String)>,
+    strings: Vec<(i64, String, &'static str, String, String)>,
+    dates: Vec<(i64, String, &'static str, i64, i64)>,
+    refs: Vec<(i64, String, &'static str, String)>,
+    compartments: Vec<(i64, String)>,
+}
+
+impl Buffer {
+    fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+}
+
+/// The single write transaction. Holding it holds the hub's write lock.
+pub struct WriteTx<'a> {
+    _guard: MutexGuard<'a, WriterState>,
+    tx: Transaction<'static, Any>,
+    next_seq: i64,
+    now: i64,
+    buffer: Buffer,
+}
+
+/// A bind value for a batched statement.
+enum Arg<'v> {
+    I(i64),
+    S(&'v str),
+    OptS(Option<&'v str>),
+}
+
+/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bind-parameter limits.
+const ROWS_PER_INSERT: usize = 400;
+
+async fn insert_rows<'v>(
+    conn: &mut AnyConnection,
+    table_and_columns: &str,
+    width: usize,
+    rows: impl Iterator<Item = Vec<Arg<'v>>>,
+) -> Result<(), StoreError> {
+    let rows: Vec<Vec<Arg<'v>>> = rows.collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = format!("INSERT INTO {table_and_columns} VALUES ");
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 0..width {
+                if c > 0 {
+                    sql.push(',');
+                }
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            for a in row {
+                q = match a {
+                    Arg::I(i) => q.bind(*i),
+                    Arg::S(s) => q.bind(*s),
+                    Arg::OptS(s) => q.bind(*s),
+                };
+            }
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Puts `meta.versionId` and `meta.lastUpdated` into `resource`, placing a new `meta`
+/// right after `id` as FHIR examples do.
+pub fn stamp_meta(resource: &mut Value, version: i64, last_updated: i64) {
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
+    let stamp = |meta: &mut Map<String, Value>| {
+        meta.insert("versionId".into(), Value::String(version.to_string()));
+        meta.insert(
+            "lastUpdated".into(),
+            Value::String(format_instant(last_updated)),
+        );
+    };
+    if let Some(Value::Object(meta)) = obj.get_mut("meta") {
+        stamp(meta);
+        return;
+    }
+    let mut meta = Map::new();
+    stamp(&mut meta);
+    let old = std::mem::take(obj);
+    let anchor = if old.contains_key("id") {
+        "id"
+    } else {
+        "resourceType"
+    };
+    for (k, v) in old {
+        let at_anchor = k == anchor;
+        obj.insert(k, v);
+        if at_anchor {
+            obj.insert("meta".into(), Value::Object(meta.clone()));
+        }
+    }
+    if !obj.contains_key("meta") {
+        obj.insert("meta".into(), Value::Object(meta));
+    }
+}
+
+impl Store {
+    /// Starts the write transaction, waiting for the write lock.
+    pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let mut guard = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // Serialises writers across hub processes sharing one database.
+            sqlx::query("SELECT pg_advisory_xact_lock(7270613)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let max_seq = super::max_seq(&mut tx).await?;
+        let wall = chrono::Utc::now().timestamp_micros();
+        let now = wall.max(guard.last_updated + 1);
+        guard.last_updated = now;
+        Ok(WriteTx {
+            _guard: guard,
+            tx,
+            next_seq: max_seq + 1,
+            now,
+            buffer: Buffer::default(),
+        })
+    }
+}
+
+impl WriteTx<'_> {
+    /// The instant every version written in this transaction carries.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The transaction's connection, for reads: buffered writes are flushed first.
+    pub async fn conn(&mut self) -> Result<&mut AnyConnection, StoreError> {
+        self.flush().await?;
+        Ok(&mut self.tx)
+    }
+
+    /// The current version of `Type/id` as this transaction sees it.
+    pub async fn current(&mut self, res_type: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        let conn = self.conn().await?;
+        read_current(conn, res_type, id).await
+    }
+
+    /// The current versions of many ids of one type (for bulk import).
+    pub async fn current_many(
+        &mut self,
+        res_type: &str,
+        ids: &[&str],
+    ) -> Result<Vec<Stored>, StoreError> {
+        let conn = self.conn().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM resource_version \
+                 WHERE res_type = $1 AND superseded_seq IS NULL AND res_id IN ({})",
+                placeholders.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(res_type);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                out.push(Stored::from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a new version of `Type/id` after `previous` (None: first version). `resource`
+    /// None writes a deletion. The resource's `meta.versionId` and `meta.lastUpdated` are
+    /// set here; `entries` are its search index entries.
+    pub async fn put_version(
+        &mut self,
+        res_type: &str,
+        id: &str,
+        previous: Option<&Stored>,
+        resource: Option<(&mut Value, &IndexEntries)>,
+    ) -> Result<Written, StoreError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let version = previous.map_or(1, |p| p.version + 1);
+        if let Some(prev) = previous {
+            self.flush().await?;
+            sqlx::query("UPDATE resource_version SET superseded_seq = $1 WHERE seq = $2")
+                .bind(seq)
+                .bind(prev.seq)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        let content = match resource {
+            Some((resource, entries)) => {
+                stamp_meta(resource, version, self.now);
+                let b = &mut self.buffer;
+                let ty = res_type.to_string();
+                for (p, s, c) in &entries.tokens {
+                    b.tokens.push((seq, ty.clone(), p, s.clone(), c.clone()));
+                }
+                for (p, v, exact) in &entries.strings {
+                    b.strings.push((seq, ty.clone(), p, v.clone(), exact.clone()));
+                }
+                for (p, lo, hi) in &entries.dates {
+                    b.dates.push((seq, ty.clone(), p, *lo, *hi));
+                }
+                for (p, t) in &entries.references {
+                    b.refs.push((seq, ty.clone(), p, t.clone()));
+                }
+                for pid in &entries.patients {
+                    b.compartments.push((seq, pid.clone()));
+                }
+                Some(serde_json::to_string(resource).map_err(|e| {
+                    StoreError::Corrupt(format!("{res_type}/{id}"), e)
+                })?)
+            }
+            None => None,
+        };
+        let deleted = i64::from(content.is_none());
+        self.buffer.versions.push((
+            seq,
+            res_type.to_string(),
+            id.to_string(),
+            version,
+            self.now,
+            deleted,
+            content,
+        ));
+        if self.buffer.versions.len() >= ROWS_PER_INSERT {
+            self.flush().await?;
+        }
+        Ok(Written {
+            seq,
+            version,
+            last_updated: self.now,
+        })
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let b = std::mem::take(&mut self.buffer);
+        let conn: &mut AnyConnection = &mut self.tx;
+        insert_rows(
+            conn,
+            "resource_version (seq, res_type, res_id, version, last_updated, deleted, content)",
+            7,
+            b.versions.iter().map(|(s, t, i, v, l, d, c)| {
+                vec![
+                    Arg::I(*s),
+                    Arg::S(t),
+                    Arg::S(i),
+                    Arg::I(*v),
+                    Arg::I(*l),
+                    Arg::I(*d),
+                    Arg::OptS(c.as_deref()),
+                ]
+            }),
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "idx_token (seq, res_type, param, system, code)",
+            5,
+            b.tokens
+                .iter()
+                .map(|(s, t, p, sy, c)| vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::S(sy), Arg::S(c)]),
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "idx_string (seq, res_type, param, value, exact)",
+            5,
+            b.strings
+                .iter()
+                .map(|(s, t, p, v, e)| vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::S(v), Arg::S(e)]),
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "idx_date (seq, res_type, param, lo, hi)",
+            5,
+            b.dates
+                .iter()
+                .map(|(s, t, p, lo, hi)| vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::I(*lo), Arg::I(*hi)]),
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "idx_reference (seq, res_type, param, target)",
+            4,
+            b.refs
+                .iter()
+                .map(|(s, t, p, tg)| vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::S(tg)]),
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "compartment (seq, patient_id)",
+            2,
+            b.compartments
+                .iter()
+                .map(|(s, p)| vec![Arg::I(*s), Arg::S(p)]),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Commits everything written. Dropping a WriteTx without committing rolls it back.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush().await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

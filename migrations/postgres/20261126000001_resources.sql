@@ -1,0 +1,67 @@
+-- Every version of every resource, in commit order. `seq` is the hub's change sequence:
+-- assigned under the hub's write lock, so it grows in commit order and a reader that has
+-- seen seq N has seen every change up to N. A version row is never rewritten, except to
+-- record which later version superseded it.
+CREATE TABLE resource_version (
+    seq            BIGINT PRIMARY KEY,
+    res_type       TEXT COLLATE "C" NOT NULL,
+    res_id         TEXT COLLATE "C" NOT NULL,
+    version        BIGINT  NOT NULL,
+    last_updated   BIGINT  NOT NULL,            -- microseconds since the epoch
+    deleted        BIGINT  NOT NULL DEFAULT 0,  -- 1: this version is a deletion
+    superseded_seq BIGINT,                     -- seq of the next version; NULL while current
+    content        TEXT,                      -- the resource JSON as stored; NULL for a deletion
+    UNIQUE (res_type, res_id, version)
+);
+CREATE INDEX resource_current ON resource_version (res_type, res_id) WHERE superseded_seq IS NULL;
+CREATE INDEX resource_type_seq ON resource_version (res_type, seq);
+CREATE INDEX resource_last_updated ON resource_version (last_updated);
+
+-- Search index rows belong to one version (by seq) and are never changed: a search as of
+-- a snapshot reads the versions current at that snapshot, so paging stays stable while
+-- data changes.
+CREATE TABLE idx_token (
+    seq      BIGINT  NOT NULL,
+    res_type TEXT COLLATE "C" NOT NULL,
+    param    TEXT COLLATE "C" NOT NULL,
+    system   TEXT COLLATE "C" NOT NULL,
+    code     TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX idx_token_lookup ON idx_token (res_type, param, code, system, seq);
+CREATE INDEX idx_token_system ON idx_token (res_type, param, system, seq);
+
+CREATE TABLE idx_string (
+    seq      BIGINT  NOT NULL,
+    res_type TEXT COLLATE "C" NOT NULL,
+    param    TEXT COLLATE "C" NOT NULL,
+    value    TEXT COLLATE "C" NOT NULL,   -- normalised (lower case, trimmed)
+    exact    TEXT COLLATE "C" NOT NULL    -- as written, for :exact
+);
+CREATE INDEX idx_string_lookup ON idx_string (res_type, param, value, seq);
+
+CREATE TABLE idx_date (
+    seq      BIGINT  NOT NULL,
+    res_type TEXT COLLATE "C" NOT NULL,
+    param    TEXT COLLATE "C" NOT NULL,
+    lo       BIGINT  NOT NULL,   -- range start, microseconds (inclusive)
+    hi       BIGINT  NOT NULL    -- range end, microseconds (exclusive)
+);
+CREATE INDEX idx_date_lookup ON idx_date (res_type, param, lo, seq);
+
+CREATE TABLE idx_reference (
+    seq      BIGINT  NOT NULL,
+    res_type TEXT COLLATE "C" NOT NULL,
+    param    TEXT COLLATE "C" NOT NULL,
+    target   TEXT COLLATE "C" NOT NULL    -- Type/id
+);
+CREATE INDEX idx_reference_lookup ON idx_reference (res_type, param, target, seq);
+CREATE INDEX idx_reference_seq ON idx_reference (seq);
+
+-- Which patients' compartments each version belongs to (the sync feed and access policy
+-- read it).
+CREATE TABLE compartment (
+    seq        BIGINT  NOT NULL,
+    patient_id TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX compartment_patient ON compartment (patient_id, seq);
+CREATE INDEX compartment_seq ON compartment (seq);
