@@ -1,1 +1,10 @@
+//! Integration tests of the hub: each spawns the real `careshare-hub` binary on port 0 with
+//! a fresh database, and most run twice, on SQLite and on PostgreSQL.
 
+mod harness;
+
+mod crud;
+mod demo;
+mod examples;
+mod search;
+mod transactions;

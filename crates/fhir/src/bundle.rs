@@ -50,7 +50,10 @@ pub enum Target {
     /// `Type` (create, or search with a query).
     Type(String),
     /// `Type?query`: a search, or a conditional update or delete.
-    Conditional { resource_type: String, query: String },
+    Conditional {
+        resource_type: String,
+        query: String,
+    },
     /// `Type/id`.
     Instance { resource_type: String, id: String },
     /// `Type/id/_history/v`.
@@ -131,15 +134,24 @@ fn entry_issue(i: usize, code: IssueType, msg: impl Into<String>) -> Issue {
 /// request with a method and a URL the hub understands.
 pub fn parse_bundle(bundle: Value) -> Result<Bundle, Vec<Issue>> {
     let Value::Object(mut obj) = bundle else {
-        return Err(vec![Issue::error(IssueType::Structure, "a Bundle must be a JSON object")]);
+        return Err(vec![Issue::error(
+            IssueType::Structure,
+            "a Bundle must be a JSON object",
+        )]);
     };
     if obj.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return Err(vec![Issue::error(IssueType::Structure, "not a Bundle").at("resourceType")]);
+        return Err(vec![
+            Issue::error(IssueType::Structure, "not a Bundle").at("resourceType")
+        ]);
     }
     let bundle_type = match obj.get("type").and_then(Value::as_str) {
         Some(t) => BundleType::parse(t),
         None => {
-            return Err(vec![Issue::error(IssueType::Required, "Bundle.type is required").at("Bundle.type")])
+            return Err(vec![Issue::error(
+                IssueType::Required,
+                "Bundle.type is required",
+            )
+            .at("Bundle.type")])
         }
     };
     let needs_request = matches!(bundle_type, BundleType::Transaction | BundleType::Batch);
@@ -147,20 +159,32 @@ pub fn parse_bundle(bundle: Value) -> Result<Bundle, Vec<Issue>> {
         None => Vec::new(),
         Some(Value::Array(a)) => a,
         Some(_) => {
-            return Err(vec![Issue::error(IssueType::Structure, "Bundle.entry must be an array").at("Bundle.entry")])
+            return Err(vec![Issue::error(
+                IssueType::Structure,
+                "Bundle.entry must be an array",
+            )
+            .at("Bundle.entry")])
         }
     };
     let mut issues = Vec::new();
     let mut entries = Vec::with_capacity(raw_entries.len());
     for (index, e) in raw_entries.into_iter().enumerate() {
         let Value::Object(mut e) = e else {
-            issues.push(entry_issue(index, IssueType::Structure, "an entry must be an object"));
+            issues.push(entry_issue(
+                index,
+                IssueType::Structure,
+                "an entry must be an object",
+            ));
             continue;
         };
         let full_url = e.get("fullUrl").and_then(Value::as_str).map(str::to_string);
         let resource = e.remove("resource");
         if resource.as_ref().is_some_and(|r| !r.is_object()) {
-            issues.push(entry_issue(index, IssueType::Structure, "entry.resource must be an object"));
+            issues.push(entry_issue(
+                index,
+                IssueType::Structure,
+                "entry.resource must be an object",
+            ));
             continue;
         }
         let request = match e.get("request") {
@@ -185,7 +209,9 @@ pub fn parse_bundle(bundle: Value) -> Result<Bundle, Vec<Issue>> {
                         issues.push(entry_issue(
                             index,
                             IssueType::Value,
-                            format!("entry.request.method {other:?} is not an HTTP verb FHIR allows"),
+                            format!(
+                                "entry.request.method {other:?} is not an HTTP verb FHIR allows"
+                            ),
                         ));
                         continue;
                     }
@@ -203,7 +229,10 @@ pub fn parse_bundle(bundle: Value) -> Result<Bundle, Vec<Issue>> {
                     method,
                     url: url.to_string(),
                     target,
-                    if_none_exist: r.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
+                    if_none_exist: r
+                        .get("ifNoneExist")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                     if_match: r.get("ifMatch").and_then(Value::as_str).map(str::to_string),
                 })
             }
@@ -239,9 +268,23 @@ mod tests {
         ]})).unwrap();
         assert_eq!(b.bundle_type, BundleType::Transaction);
         assert_eq!(b.entries.len(), 3);
-        assert_eq!(b.entries[0].request.as_ref().unwrap().if_none_exist.as_deref(), Some("identifier=x|1"));
-        assert!(matches!(b.entries[1].request.as_ref().unwrap().target, Target::Conditional { .. }));
-        assert!(matches!(b.entries[2].request.as_ref().unwrap().target, Target::Instance { .. }));
+        assert_eq!(
+            b.entries[0]
+                .request
+                .as_ref()
+                .unwrap()
+                .if_none_exist
+                .as_deref(),
+            Some("identifier=x|1")
+        );
+        assert!(matches!(
+            b.entries[1].request.as_ref().unwrap().target,
+            Target::Conditional { .. }
+        ));
+        assert!(matches!(
+            b.entries[2].request.as_ref().unwrap().target,
+            Target::Instance { .. }
+        ));
     }
 
     #[test]

@@ -41,14 +41,25 @@ mod tests {
         let c = json!({"resourceType": "Patient", "id": "1", "meta": {"versionId": "4", "security": [{"code": "R"}]}, "active": true});
         assert!(same_content(&a, &b));
         assert!(!same_content(&a, &c));
-        assert!(!same_content(&b, &json!({"resourceType": "Patient", "id": "1", "active": false})));
+        assert!(!same_content(
+            &b,
+            &json!({"resourceType": "Patient", "id": "1", "active": false})
+        ));
     }
 
     #[test]
     fn decimal_precision_is_content() {
-        let a: Value = serde_json::from_str(r#"{"resourceType":"Observation","valueQuantity":{"value":1.0}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"resourceType":"Observation","valueQuantity":{"value":1.00}}"#).unwrap();
+        let a: Value =
+            serde_json::from_str(r#"{"resourceType":"Observation","valueQuantity":{"value":1.0}}"#)
+                .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"resourceType":"Observation","valueQuantity":{"value":1.00}}"#,
+        )
+        .unwrap();
         assert!(!same_content(&a, &b));
-        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"resourceType":"Observation","valueQuantity":{"value":1.00}}"#);
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"resourceType":"Observation","valueQuantity":{"value":1.00}}"#
+        );
     }
 }

@@ -191,7 +191,13 @@ mod tests {
     #[test]
     fn invalid_dates_are_refused() {
         for bad in [
-            "", "20", "2024-13", "2023-02-29", "2024-03-05T10:00", "24-03-05", "2024/03/05",
+            "",
+            "20",
+            "2024-13",
+            "2023-02-29",
+            "2024-03-05T10:00",
+            "24-03-05",
+            "2024/03/05",
             "é024",
         ] {
             assert!(parse_date_time(bad).is_err(), "{bad} should be refused");

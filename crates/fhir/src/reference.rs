@@ -35,8 +35,28 @@ pub enum ReferenceError {
     UnknownType(String),
     #[error("reference '{0}' has an illegal id (ids are 1-64 of A-Z a-z 0-9 - .)")]
     BadId(String),
-    #[error("reference '{0}' is not of the form Type/id, an absolute URL, a urn:uuid or #contained")]
+    #[error(
+        "reference '{0}' is not of the form Type/id, an absolute URL, a urn:uuid or #contained"
+    )]
     Malformed(String),
+}
+
+/// Whether `s` starts with a URI scheme (RFC 3986: a letter, then letters, digits, `+`,
+/// `-` or `.`, then `:`), as absolute references and Bundle fullUrls such as `resource:0` do.
+fn has_uri_scheme(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((scheme, rest)) => {
+            !rest.is_empty()
+                && scheme
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+        None => false,
+    }
 }
 
 impl<'a> Reference<'a> {
@@ -98,7 +118,7 @@ impl<'a> Reference<'a> {
                 return Err(ReferenceError::UnknownType(s.into()));
             }
         }
-        if absolute || s.starts_with("urn:") {
+        if absolute || has_uri_scheme(s) {
             return Ok(Reference::OtherUrl(s));
         }
         Err(ReferenceError::Malformed(s.into()))
@@ -122,7 +142,10 @@ mod tests {
     #[test]
     fn literal_references_parse() {
         assert_eq!(
-            Reference::parse("Patient/123").unwrap().local_key().unwrap(),
+            Reference::parse("Patient/123")
+                .unwrap()
+                .local_key()
+                .unwrap(),
             "Patient/123"
         );
         let r = Reference::parse("http://hub.example/fhir/Patient/1/_history/2").unwrap();
@@ -139,7 +162,10 @@ mod tests {
 
     #[test]
     fn other_forms_parse() {
-        assert!(matches!(Reference::parse("#med1"), Ok(Reference::Contained("med1"))));
+        assert!(matches!(
+            Reference::parse("#med1"),
+            Ok(Reference::Contained("med1"))
+        ));
         assert!(matches!(
             Reference::parse("urn:uuid:0b9b3a4e-3a8f-4f4a-9ad1-8b6b7a1d2c3e"),
             Ok(Reference::Urn(_))
@@ -155,11 +181,18 @@ mod tests {
             Reference::parse("http://example.org/some/thing"),
             Ok(Reference::OtherUrl(_))
         ));
+        assert!(matches!(
+            Reference::parse("resource:0"),
+            Ok(Reference::OtherUrl(_))
+        ));
     }
 
     #[test]
     fn malformed_references_are_refused() {
-        assert!(matches!(Reference::parse(""), Err(ReferenceError::Empty(_))));
+        assert!(matches!(
+            Reference::parse(""),
+            Err(ReferenceError::Empty(_))
+        ));
         assert!(matches!(
             Reference::parse("Patinet/1"),
             Err(ReferenceError::UnknownType(_))

@@ -93,7 +93,13 @@ fn has_element(obj: &serde_json::Map<String, Value>, name: &str) -> bool {
 }
 
 /// Walks the tree checking depth, nulls, empty strings and references.
-fn walk(v: &Value, path: &str, depth: usize, rules: ReferenceRules, issues: &mut Vec<Issue>) -> bool {
+fn walk(
+    v: &Value,
+    path: &str,
+    depth: usize,
+    rules: ReferenceRules,
+    issues: &mut Vec<Issue>,
+) -> bool {
     if depth > MAX_DEPTH {
         issues.push(
             Issue::error(
@@ -147,19 +153,27 @@ fn walk(v: &Value, path: &str, depth: usize, rules: ReferenceRules, issues: &mut
         Value::Array(items) => {
             if items.is_empty() {
                 issues.push(
-                    Issue::error(IssueType::Structure, "empty arrays are not allowed in FHIR JSON")
-                        .at(path),
+                    Issue::error(
+                        IssueType::Structure,
+                        "empty arrays are not allowed in FHIR JSON",
+                    )
+                    .at(path),
                 );
             }
             for (i, item) in items.iter().enumerate() {
                 // Nulls inside arrays are legal: they align primitive arrays with their `_x` twins.
-                if !item.is_null() && !walk(item, &format!("{path}[{i}]"), depth + 1, rules, issues) {
+                if !item.is_null() && !walk(item, &format!("{path}[{i}]"), depth + 1, rules, issues)
+                {
                     return false;
                 }
             }
         }
         Value::String(s) if s.is_empty() => issues.push(
-            Issue::error(IssueType::Value, "empty strings are not allowed in FHIR JSON").at(path),
+            Issue::error(
+                IssueType::Value,
+                "empty strings are not allowed in FHIR JSON",
+            )
+            .at(path),
         ),
         _ => {}
     }
@@ -237,8 +251,11 @@ pub fn validate(resource: &Value, rules: ReferenceRules) -> Result<IndexEntries,
                 for key in ["security", "tag", "profile"] {
                     if m.get(key).is_some_and(|v| !v.is_array()) {
                         issues.push(
-                            Issue::error(IssueType::Structure, format!("meta.{key} must be an array"))
-                                .at(format!("{resource_type}.meta.{key}")),
+                            Issue::error(
+                                IssueType::Structure,
+                                format!("meta.{key} must be an array"),
+                            )
+                            .at(format!("{resource_type}.meta.{key}")),
                         );
                     }
                 }
@@ -260,7 +277,9 @@ pub fn validate(resource: &Value, rules: ReferenceRules) -> Result<IndexEntries,
             );
         }
     }
-    if resource_type == "Organization" && !has_element(obj, "name") && !has_element(obj, "identifier")
+    if resource_type == "Organization"
+        && !has_element(obj, "name")
+        && !has_element(obj, "identifier")
     {
         issues.push(Issue::error(
             IssueType::Invariant,
@@ -315,17 +334,28 @@ mod tests {
     fn content_problems_name_the_element() {
         let e = refused(json!({"resourceType": "Observation", "code": {"text": "x"}}));
         assert_eq!(e.severity, Severity::Content);
-        assert_eq!(e.issues[0].expression.as_deref(), Some("Observation.status"));
+        assert_eq!(
+            e.issues[0].expression.as_deref(),
+            Some("Observation.status")
+        );
 
-        let e = refused(json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-            "subject": {"reference": "Patient/has space"}}));
-        assert_eq!(e.issues[0].expression.as_deref(), Some("Observation.subject.reference"));
+        let e = refused(
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/has space"}}),
+        );
+        assert_eq!(
+            e.issues[0].expression.as_deref(),
+            Some("Observation.subject.reference")
+        );
 
         let e = refused(json!({"resourceType": "Patient", "gender": null}));
         assert_eq!(e.issues[0].expression.as_deref(), Some("Patient.gender"));
 
         let e = refused(json!({"resourceType": "Patient", "name": [{"family": ""}]}));
-        assert_eq!(e.issues[0].expression.as_deref(), Some("Patient.name[0].family"));
+        assert_eq!(
+            e.issues[0].expression.as_deref(),
+            Some("Patient.name[0].family")
+        );
 
         let e = refused(json!({"resourceType": "Patient", "birthDate": "1950-02-30"}));
         assert_eq!(e.issues[0].expression.as_deref(), Some("Patient.birthDate"));

@@ -125,7 +125,21 @@ pub fn content_id(resource: &Value) -> String {
         .collect()
 }
 
-fn import_id(full_url: Option<&str>, resource: &Value) -> String {
+/// The identity a resource gets on import: its type and [`import_id`].
+pub fn import_key(resource: &Value) -> (String, String) {
+    (
+        resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        import_id(None, resource),
+    )
+}
+
+/// The id a resource gets on import: its own id, its `urn:uuid` fullUrl, or a hash of its
+/// content.
+pub fn import_id(full_url: Option<&str>, resource: &Value) -> String {
     if let Some(id) = resource.get("id").and_then(Value::as_str) {
         if careshare_fhir::is_valid_id(id) {
             return id.to_string();
@@ -178,7 +192,10 @@ fn check_type(resource: &Value, res_type: &str) -> Result<(), EngineError> {
             IssueType::Invalid,
             format!("resource type '{t}' does not match the request URL ('{res_type}')"),
         )),
-        None => Err(EngineError::bad(IssueType::Required, "resourceType is required")),
+        None => Err(EngineError::bad(
+            IssueType::Required,
+            "resourceType is required",
+        )),
     }
 }
 
@@ -244,7 +261,12 @@ async fn write_resource(
         _ => WriteStatus::Created,
     };
     let written = tx
-        .put_version(res_type, id, current.as_ref(), Some((&mut resource, &entries)))
+        .put_version(
+            res_type,
+            id,
+            current.as_ref(),
+            Some((&mut resource, &entries)),
+        )
         .await?;
     Ok(Outcome {
         status,
@@ -264,7 +286,9 @@ async fn delete_resource(
 ) -> Result<Outcome, EngineError> {
     let current = tx.current(res_type, id).await?;
     let Some(current) = current else {
-        return Err(EngineError::NotFound(format!("{res_type}/{id} does not exist")));
+        return Err(EngineError::NotFound(format!(
+            "{res_type}/{id} does not exist"
+        )));
     };
     if let Some(expected) = if_match {
         if current.deleted || current.version != expected.0 {
@@ -513,18 +537,29 @@ async fn transaction_entries(
             }
             (Method::Get, Some(id)) => match tx.current(&p.res_type, id).await? {
                 Some(s) if !s.deleted => Outcome::from_stored(WriteStatus::Read, &s),
-                Some(_) => Err(EngineError::Gone(format!("{}/{id} was deleted", p.res_type))),
-                None => Err(EngineError::NotFound(format!("{}/{id} does not exist", p.res_type))),
+                Some(_) => Err(EngineError::Gone(format!(
+                    "{}/{id} was deleted",
+                    p.res_type
+                ))),
+                None => Err(EngineError::NotFound(format!(
+                    "{}/{id} does not exist",
+                    p.res_type
+                ))),
             },
             (_, Some(id)) if p.existing => match tx.current(&p.res_type, id).await? {
                 Some(s) => Outcome::from_stored(WriteStatus::Existing, &s),
-                None => Err(EngineError::NotFound(format!("{}/{id} does not exist", p.res_type))),
+                None => Err(EngineError::NotFound(format!(
+                    "{}/{id} does not exist",
+                    p.res_type
+                ))),
             },
             (Method::Post | Method::Put, Some(id)) => {
                 let resource = p.resource.take().expect("planned writes carry a resource");
                 write_resource(&mut tx, &p.res_type, id, resource, p.if_match).await
             }
-            _ => Err(EngineError::NotSupported("this request is not supported".into())),
+            _ => Err(EngineError::NotSupported(
+                "this request is not supported".into(),
+            )),
         };
         outcomes[i] = Some(result.map_err(|e| wrap(p.index, e))?);
     }
@@ -560,7 +595,10 @@ async fn plan(tx: &mut WriteTx<'_>, e: &Entry, mode: IdMode) -> Result<Planned, 
     };
     let if_match = match &req.if_match {
         Some(m) => Some(VersionId::parse(m).ok_or_else(|| {
-            EngineError::bad(IssueType::Value, format!("If-Match '{m}' is not a version ETag like W/\"3\""))
+            EngineError::bad(
+                IssueType::Value,
+                format!("If-Match '{m}' is not a version ETag like W/\"3\""),
+            )
         })?),
         None => None,
     };
@@ -571,7 +609,10 @@ async fn plan(tx: &mut WriteTx<'_>, e: &Entry, mode: IdMode) -> Result<Planned, 
         if !r.is_object() {
             return Err(EngineError::Invalid(Invalid {
                 severity: Severity::Structure,
-                issues: vec![Issue::error(IssueType::Structure, "a resource must be a JSON object")],
+                issues: vec![Issue::error(
+                    IssueType::Structure,
+                    "a resource must be a JSON object",
+                )],
             }));
         }
         check_type(&r, res_type)?;
@@ -695,13 +736,16 @@ async fn rewrite_references(
         if full_urls.contains_key(&s) || resolved.contains_key(&s) {
             continue;
         }
-        if let Ok(careshare_fhir::reference::Reference::Conditional { resource_type, query }) =
-            careshare_fhir::reference::Reference::parse(&s)
+        if let Ok(careshare_fhir::reference::Reference::Conditional {
+            resource_type,
+            query,
+        }) = careshare_fhir::reference::Reference::parse(&s)
         {
             let req = conditional_search(resource_type, query)?;
             let mut found: Vec<String> = matching_ids(tx, &req).await?;
             for (ty, id, entries) in created {
-                if ty == resource_type && search::matches(&req, id, entries) && !found.contains(id) {
+                if ty == resource_type && search::matches(&req, id, entries) && !found.contains(id)
+                {
                     found.push(id.clone());
                 }
             }
@@ -724,7 +768,9 @@ async fn rewrite_references(
             }
         }
     }
-    replace_references(resource, &|s| full_urls.get(s).or_else(|| resolved.get(s)).cloned());
+    replace_references(resource, &|s| {
+        full_urls.get(s).or_else(|| resolved.get(s)).cloned()
+    });
     Ok(())
 }
 
@@ -768,14 +814,20 @@ pub type ImportResult = Result<Outcome, EngineError>;
 /// Imports resources as upserts in one write transaction: each is validated on its own (a
 /// bad one is refused with its reason and does not stop the others); unchanged content
 /// writes nothing. Ids come from the resources (or a hash of their content).
-pub async fn upsert_many(store: &Store, resources: Vec<Value>) -> Result<Vec<ImportResult>, EngineError> {
+pub async fn upsert_many(
+    store: &Store,
+    resources: Vec<Value>,
+) -> Result<Vec<ImportResult>, EngineError> {
     let mut tx = store.begin_write().await?;
     // Prefetch the current versions of every (type, id) in one query per type.
     let keyed: Vec<(String, String)> = resources
         .iter()
         .map(|r| {
             (
-                r.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_string(),
+                r.get("resourceType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 import_id(None, r),
             )
         })

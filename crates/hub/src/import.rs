@@ -4,10 +4,11 @@
 //! data written over the API. Ids come from the input (resource ids, `urn:uuid` fullUrls, or
 //! a hash of the content), so importing the same input twice changes nothing.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use careshare_fhir::bundle::{parse_bundle, Bundle, BundleType};
-use careshare_fhir::Issue;
+use careshare_fhir::{validate, Issue, ReferenceRules};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
@@ -138,6 +139,23 @@ pub async fn import_paths(store: &Store, paths: &[PathBuf]) -> Result<Summary, I
         }
         collect_files(p, &mut files)?;
     }
+    // Two files may give the same resource (same type and id). The last one is imported;
+    // the earlier ones are reported, so that importing the same input again changes nothing.
+    let mut last_seen: HashMap<(String, String), String> = HashMap::new();
+    for_each_single_resource(&files, |at, key, v| {
+        if validate(v, ReferenceRules::InBundle).is_ok() {
+            last_seen.insert(key, at.to_string());
+        }
+    })?;
+    let superseded = |at: &str, key: &(String, String), v: &Value| -> Option<String> {
+        match last_seen.get(key) {
+            Some(last) if last != at && validate(v, ReferenceRules::InBundle).is_ok() => Some(format!(
+                "superseded: the same resource ({}/{}) is given again in {last}, which is imported instead",
+                key.0, key.1
+            )),
+            _ => None,
+        }
+    };
     let pb = bar(files.len() as u64, "files");
     let mut summary = Summary::default();
     let mut pending: Vec<(String, Value)> = Vec::new();
@@ -145,25 +163,32 @@ pub async fn import_paths(store: &Store, paths: &[PathBuf]) -> Result<Summary, I
         let name = file.display().to_string();
         pb.set_message(name.clone());
         let bytes = std::fs::read(file).map_err(|e| ImportError::Io(file.clone(), e))?;
-        if name.ends_with(".ndjson") {
-            for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let at = format!("{name}:{}", n + 1);
+        let mut take = |at: String, v: Value, summary: &mut Summary| match superseded(
+            &at,
+            &engine::import_key(&v),
+            &v,
+        ) {
+            Some(why) => summary.rejected.push((at, why)),
+            None => pending.push((at, v)),
+        };
+        if is_ndjson(file) {
+            for (n, line) in ndjson_lines(&bytes) {
+                let at = format!("{name}:{n}");
                 match careshare_fhir::parse_json(line) {
-                    Ok(v) => pending.push((at, v)),
+                    Ok(v) => take(at, v, &mut summary),
                     Err(e) => summary.rejected.push((at, format!("not valid JSON: {e}"))),
                 }
             }
         } else {
             match careshare_fhir::parse_json(&bytes) {
-                Ok(v) if v.get("resourceType").and_then(Value::as_str) == Some("Bundle") => {
+                Ok(v) if is_bundle(&v) => {
                     flush(store, &mut pending, &mut summary).await?;
-                    import_bundle(store, &name, v, &mut summary).await?;
+                    import_bundle(store, &name, v, &mut summary, &superseded).await?;
                 }
-                Ok(v) => pending.push((name, v)),
-                Err(e) => summary.rejected.push((name, format!("not valid JSON: {e}"))),
+                Ok(v) => take(name, v, &mut summary),
+                Err(e) => summary
+                    .rejected
+                    .push((name, format!("not valid JSON: {e}"))),
             }
         }
         if pending.len() >= CHUNK {
@@ -176,6 +201,80 @@ pub async fn import_paths(store: &Store, paths: &[PathBuf]) -> Result<Summary, I
     Ok(summary)
 }
 
+fn is_ndjson(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "ndjson")
+}
+
+fn is_bundle(v: &Value) -> bool {
+    v.get("resourceType").and_then(Value::as_str) == Some("Bundle")
+}
+
+/// Non-blank lines with their 1-based numbers.
+fn ndjson_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .map(|(i, l)| (i + 1, l))
+}
+
+/// Calls `f` with each resource that is imported as it is (on its own, in NDJSON, or as an
+/// entry of a collection), with its location and import identity.
+fn for_each_single_resource(
+    files: &[PathBuf],
+    mut f: impl FnMut(&str, (String, String), &Value),
+) -> Result<(), ImportError> {
+    for file in files {
+        let name = file.display().to_string();
+        let bytes = std::fs::read(file).map_err(|e| ImportError::Io(file.clone(), e))?;
+        if is_ndjson(file) {
+            for (n, line) in ndjson_lines(&bytes) {
+                if let Ok(v) = careshare_fhir::parse_json(line) {
+                    f(&format!("{name}:{n}"), engine::import_key(&v), &v);
+                }
+            }
+        } else if let Ok(v) = careshare_fhir::parse_json(&bytes) {
+            if !is_bundle(&v) {
+                f(&name, engine::import_key(&v), &v);
+            } else if let Ok(b) = parse_bundle(v) {
+                if is_collection(&b.bundle_type) {
+                    for e in &b.entries {
+                        if let Some(r) = &e.resource {
+                            f(
+                                &entry_location(&name, e.index),
+                                entry_key(e.full_url.as_deref(), r),
+                                r,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_collection(t: &BundleType) -> bool {
+    matches!(
+        t,
+        BundleType::Collection | BundleType::Searchset | BundleType::History
+    )
+}
+
+fn entry_location(file: &str, index: usize) -> String {
+    format!("{file} entry {index}")
+}
+
+fn entry_key(full_url: Option<&str>, r: &Value) -> (String, String) {
+    (
+        r.get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        engine::import_id(full_url, r),
+    )
+}
+
 async fn flush(
     store: &Store,
     pending: &mut Vec<(String, Value)>,
@@ -185,10 +284,12 @@ async fn flush(
         return Ok(());
     }
     let (names, resources): (Vec<String>, Vec<Value>) = std::mem::take(pending).into_iter().unzip();
-    let results = engine::upsert_many(store, resources).await.map_err(|e| match e {
-        EngineError::Store(s) => ImportError::Store(s),
-        other => ImportError::Store(StoreError::UnsupportedUrl(other.to_string())),
-    })?;
+    let results = engine::upsert_many(store, resources)
+        .await
+        .map_err(|e| match e {
+            EngineError::Store(s) => ImportError::Store(s),
+            other => ImportError::Store(StoreError::UnsupportedUrl(other.to_string())),
+        })?;
     for (name, r) in names.into_iter().zip(results) {
         summary.record(name, r)?;
     }
@@ -200,6 +301,7 @@ async fn import_bundle(
     name: &str,
     value: Value,
     summary: &mut Summary,
+    superseded: &dyn Fn(&str, &(String, String), &Value) -> Option<String>,
 ) -> Result<(), ImportError> {
     let keep = value.clone();
     let bundle = match parse_bundle(value) {
@@ -207,34 +309,42 @@ async fn import_bundle(
         Err(issues) => {
             summary.rejected.push((
                 name.to_string(),
-                issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "),
+                issues
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ));
             return Ok(());
         }
     };
     match bundle.bundle_type {
-        BundleType::Transaction => {
-            match engine::transaction(store, bundle, IdMode::Import).await {
-                Ok(outcomes) => outcomes.iter().for_each(|o| summary.count(o)),
-                Err(EngineError::Store(e)) => return Err(e.into()),
-                Err(e) => summary.rejected.push((name.to_string(), describe(&e))),
-            }
-        }
+        BundleType::Transaction => match engine::transaction(store, bundle, IdMode::Import).await {
+            Ok(outcomes) => outcomes.iter().for_each(|o| summary.count(o)),
+            Err(EngineError::Store(e)) => return Err(e.into()),
+            Err(e) => summary.rejected.push((name.to_string(), describe(&e))),
+        },
         BundleType::Batch => {
-            for (i, r) in engine::batch(store, bundle, IdMode::Import).await.into_iter().enumerate() {
+            for (i, r) in engine::batch(store, bundle, IdMode::Import)
+                .await
+                .into_iter()
+                .enumerate()
+            {
                 summary.record(format!("{name} entry {i}"), r)?;
             }
         }
         BundleType::Collection | BundleType::Searchset | BundleType::History => {
-            let entries: Vec<_> = bundle
-                .entries
-                .into_iter()
-                .filter(|e| e.resource.is_some())
-                .map(|mut e| {
-                    e.request = None;
-                    e
-                })
-                .collect();
+            let mut entries = Vec::new();
+            for mut e in bundle.entries {
+                let Some(r) = &e.resource else { continue };
+                let at = entry_location(name, e.index);
+                if let Some(why) = superseded(&at, &entry_key(e.full_url.as_deref(), r), r) {
+                    summary.rejected.push((at, why));
+                    continue;
+                }
+                e.request = None;
+                entries.push(e);
+            }
             // All together first, so entries that refer to each other by fullUrl are
             // linked; if any entry is refused, each on its own so the rest still load.
             let together = Bundle {
@@ -249,8 +359,12 @@ async fn import_bundle(
                         bundle_type: BundleType::Batch,
                         entries,
                     };
-                    for (i, r) in engine::batch(store, each, IdMode::Import).await.into_iter().enumerate() {
-                        summary.record(format!("{name} entry {i}"), r)?;
+                    let indices: Vec<usize> = each.entries.iter().map(|e| e.index).collect();
+                    for (i, r) in indices
+                        .into_iter()
+                        .zip(engine::batch(store, each, IdMode::Import).await)
+                    {
+                        summary.record(entry_location(name, i), r)?;
                     }
                 }
             }

@@ -12,7 +12,11 @@ use careshare_hub::store::Store;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "careshare-hub", version, about = "The Careshare regional hub: a shared health and care record as FHIR R4")]
+#[command(
+    name = "careshare-hub",
+    version,
+    about = "The Careshare regional hub: a shared health and care record as FHIR R4"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -148,13 +152,18 @@ async fn main() -> Result<()> {
             out,
         } => {
             let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
-            let region =
-                careshare_demo::Region::new(careshare_demo::RegionConfig::new(patients, seed, today))?;
+            let region = careshare_demo::Region::new(careshare_demo::RegionConfig::new(
+                patients, seed, today,
+            ))?;
             if let Some(out) = out {
                 let file = std::fs::File::create(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 let mut w = std::io::BufWriter::new(file);
-                for r in region.structure().into_iter().chain(region.patients().flatten()) {
+                for r in region
+                    .structure()
+                    .into_iter()
+                    .chain(region.patients().flatten())
+                {
                     serde_json::to_writer(&mut w, &r)?;
                     w.write_all(b"\n")?;
                 }
@@ -181,7 +190,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -203,6 +213,9 @@ mod tests {
             redact("postgres://care:s3cret@db.example:5432/hub"),
             "postgres://care:***@db.example:5432/hub"
         );
-        assert_eq!(redact("sqlite:///var/lib/hub.sqlite"), "sqlite:///var/lib/hub.sqlite");
+        assert_eq!(
+            redact("sqlite:///var/lib/hub.sqlite"),
+            "sqlite:///var/lib/hub.sqlite"
+        );
     }
 }

@@ -11,8 +11,8 @@ use crate::reference::Reference;
 pub struct IndexEntries {
     /// (parameter, system — empty when none, code).
     pub tokens: Vec<(&'static str, String, String)>,
-    /// (parameter, normalised value: see [`normalize_string`]).
-    pub strings: Vec<(&'static str, String)>,
+    /// (parameter, normalised value — see [`normalize_string`] —, value as written).
+    pub strings: Vec<(&'static str, String, String)>,
     /// (parameter, range start, range end — half-open, microseconds).
     pub dates: Vec<(&'static str, i64, i64)>,
     /// (parameter, `Type/id`).
@@ -93,9 +93,9 @@ fn tokens_of(v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn strings_of(v: &Value, out: &mut Vec<String>) {
+fn strings_of(v: &Value, out: &mut Vec<(String, String)>) {
     match v {
-        Value::String(s) => out.push(normalize_string(s)),
+        Value::String(s) => out.push((normalize_string(s), s.clone())),
         Value::Array(items) => items.iter().for_each(|i| strings_of(i, out)),
         Value::Object(o) => {
             // HumanName and Address: every part is searchable.
@@ -219,8 +219,8 @@ fn extract_param(
                     strings_of(v, &mut s);
                     out.strings.extend(
                         s.into_iter()
-                            .filter(|s| !s.is_empty())
-                            .map(|s| (param.name, s)),
+                            .filter(|(n, _)| !n.is_empty())
+                            .map(|(n, e)| (param.name, n, e)),
                     );
                 }
                 ParamKind::Date => {
@@ -285,10 +285,14 @@ mod tests {
             "https://fhir.nhs.uk/Id/nhs-number".into(),
             "9434765919".into()
         )));
-        assert!(e.strings.contains(&("family", "khan".into())));
-        assert!(e.strings.contains(&("given", "rose".into())));
-        assert!(e.strings.contains(&("name", "amy".into())));
-        assert!(e.strings.contains(&("address-postalcode", "ls6 2ab".into())));
+        assert!(e
+            .strings
+            .contains(&("family", "khan".into(), "Khan".into())));
+        assert!(e.strings.contains(&("given", "rose".into(), "Rose".into())));
+        assert!(e.strings.contains(&("name", "amy".into(), "Amy".into())));
+        assert!(e
+            .strings
+            .contains(&("address-postalcode", "ls6 2ab".into(), "LS6 2AB".into())));
         assert_eq!(e.patients, vec!["p1".to_string()]);
     }
 

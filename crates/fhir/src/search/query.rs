@@ -156,7 +156,9 @@ fn split_or(value: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' if matches!(chars.peek(), Some(',' | '|' | '$' | '\\')) => {
-                out.last_mut().expect("non-empty").push(chars.next().expect("peeked"));
+                out.last_mut()
+                    .expect("non-empty")
+                    .push(chars.next().expect("peeked"));
             }
             ',' => out.push(String::new()),
             c => out.last_mut().expect("non-empty").push(c),
@@ -368,14 +370,17 @@ pub fn parse_search(
                 true
             }
             "_page" => {
-                req.page = Some(
-                    PageToken::parse(value)
-                        .ok_or_else(|| invalid("_page", value, "not a page token from a next link"))?,
-                );
+                req.page =
+                    Some(PageToken::parse(value).ok_or_else(|| {
+                        invalid("_page", value, "not a page token from a next link")
+                    })?);
                 false
             }
             "_format" => {
-                if !matches!(value.as_str(), "json" | "application/fhir+json" | "application/json") {
+                if !matches!(
+                    value.as_str(),
+                    "json" | "application/fhir+json" | "application/json"
+                ) {
                     return Err(invalid("_format", value, "only JSON is supported"));
                 }
                 false
@@ -439,7 +444,9 @@ mod tests {
     use super::*;
 
     fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
-        q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        q.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -528,5 +535,70 @@ mod tests {
         assert!(Prefix::Lt.matches(Range { lo: 1, hi: 2 }, s));
         assert!(Prefix::Sa.matches(Range { lo: 20, hi: 21 }, s));
         assert!(Prefix::Eb.matches(Range { lo: 1, hi: 10 }, s));
+    }
+}
+
+/// Whether a resource not yet stored (its id and index entries) matches the request's
+/// clauses. Used to resolve conditional references against the resources a transaction is
+/// creating. `_lastUpdated` never matches: an unstored resource has no update time yet.
+pub fn matches(req: &SearchRequest, id: &str, entries: &super::IndexEntries) -> bool {
+    req.clauses.iter().all(|clause| match clause {
+        Clause::Id(ids) => ids.iter().any(|i| i == id),
+        Clause::LastUpdated(_) => false,
+        Clause::Param { param, values } => values.iter().any(|v| match v {
+            ClauseValue::Token(t) => entries.tokens.iter().any(|(p, s, c)| {
+                *p == param.name
+                    && t.system.as_ref().is_none_or(|ts| ts == s)
+                    && t.code.as_ref().is_none_or(|tc| tc == c)
+            }),
+            ClauseValue::String(value, mode) => entries.strings.iter().any(|(p, n, e)| {
+                *p == param.name
+                    && match mode {
+                        StringMode::StartsWith => n.starts_with(value.as_str()),
+                        StringMode::Contains => n.contains(value.as_str()),
+                        StringMode::Exact => e == value,
+                    }
+            }),
+            ClauseValue::Date(prefix, range) => entries.dates.iter().any(|(p, lo, hi)| {
+                *p == param.name && prefix.matches(Range { lo: *lo, hi: *hi }, *range)
+            }),
+            ClauseValue::Reference(target) => entries
+                .references
+                .iter()
+                .any(|(p, t)| *p == param.name && t == target),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod match_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn in_memory_matching_agrees_with_the_parameter_table() {
+        let org = json!({"resourceType": "Organization", "id": "o1", "name": "Leeds General",
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RR8"}]});
+        let e = crate::search::extract(&org).unwrap();
+        let req = |q: &str| {
+            let pairs: Vec<(String, String)> = q
+                .split('&')
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap();
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            parse_search("Organization", &pairs).unwrap()
+        };
+        assert!(matches(
+            &req("identifier=https://fhir.nhs.uk/Id/ods-organization-code|RR8"),
+            "o1",
+            &e
+        ));
+        assert!(matches(&req("identifier=RR8&name=leeds"), "o1", &e));
+        assert!(!matches(&req("identifier=other|RR8"), "o1", &e));
+        assert!(!matches(&req("name=general"), "o1", &e));
+        assert!(matches(&req("name:contains=general"), "o1", &e));
+        assert!(!matches(&req("_id=o2"), "o1", &e));
     }
 }

@@ -12,9 +12,11 @@ pub fn capability_statement(base: &str) -> Value {
                 json!({"name": "_id", "type": "token"}),
                 json!({"name": "_lastUpdated", "type": "date"}),
             ];
-            params.extend(params_for(ty).iter().map(|p| {
-                json!({"name": p.name, "type": p.kind.code()})
-            }));
+            params.extend(
+                params_for(ty)
+                    .iter()
+                    .map(|p| json!({"name": p.name, "type": p.kind.code()})),
+            );
             let includes: Vec<String> = params_for(ty)
                 .iter()
                 .filter(|p| matches!(p.name, "patient" | "subject"))

@@ -46,7 +46,9 @@ impl From<EngineError> for ApiError {
                 status: StatusCode::BAD_REQUEST,
                 issues,
             },
-            EngineError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, m),
+            EngineError::NotFound(m) => {
+                ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, m)
+            }
             EngineError::Gone(m) => ApiError::new(StatusCode::GONE, IssueType::Deleted, m),
             EngineError::PreconditionFailed(m) => {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, m)

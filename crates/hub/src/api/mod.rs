@@ -14,7 +14,9 @@ use axum::Router;
 use careshare_fhir::bundle::{parse_bundle, BundleType, Target};
 use careshare_fhir::datetime::{format_instant, parse_instant};
 use careshare_fhir::search::{parse_search, PageToken, SearchRequest, DEFAULT_COUNT, MAX_COUNT};
-use careshare_fhir::{is_resource_type, is_valid_id, operation_outcome, Issue, IssueType, VersionId};
+use careshare_fhir::{
+    is_resource_type, is_valid_id, operation_outcome, Issue, IssueType, VersionId,
+};
 use serde_json::{json, Value};
 
 pub use error::ApiError;
@@ -41,16 +43,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/fhir/metadata", get(metadata))
         .route("/fhir", axum::routing::post(bundle))
+        .route("/fhir/", axum::routing::post(bundle))
         .route("/fhir/_history", get(history_system))
         .route(
             "/fhir/{ty}",
             get(search_type).post(create).put(conditional_update),
         )
         .route("/fhir/{ty}/_history", get(history_type))
-        .route(
-            "/fhir/{ty}/{id}",
-            get(read).put(update).delete(delete),
-        )
+        .route("/fhir/{ty}/{id}", get(read).put(update).delete(delete))
         .route("/fhir/{ty}/{id}/_history", get(history_instance))
         .route("/fhir/{ty}/{id}/_history/{vid}", get(vread))
         .fallback(not_found)
@@ -132,21 +132,27 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime != "application/fhir+json" && mime != "application/json" {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IssueType::NotSupported,
-            format!(
-                "Content-Type '{ct}' is not supported: send application/fhir+json"
-            ),
+            format!("Content-Type '{ct}' is not supported: send application/fhir+json"),
         ));
     }
     let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             IssueType::TooLong,
-            format!("the request body is larger than {} MiB", MAX_BODY / (1024 * 1024)),
+            format!(
+                "the request body is larger than {} MiB",
+                MAX_BODY / (1024 * 1024)
+            ),
         )
     })?;
     careshare_fhir::parse_json(&bytes).map_err(|e| {
@@ -187,7 +193,9 @@ fn write_response(base: &str, headers: &HeaderMap, o: &Outcome) -> Response {
     let message = match o.status {
         WriteStatus::Created => "created",
         WriteStatus::Updated => "updated",
-        WriteStatus::Unchanged => "unchanged: the content equals the current version, no new version written",
+        WriteStatus::Unchanged => {
+            "unchanged: the content equals the current version, no new version written"
+        }
         WriteStatus::Existing => "already exists (If-None-Exist matched): nothing written",
         WriteStatus::Deleted => "deleted",
         WriteStatus::Read => "read",
@@ -302,7 +310,7 @@ async fn create(
 fn resource_type_mismatch(resource: &Value, ty: &str) -> ApiError {
     match resource.get("resourceType").and_then(Value::as_str) {
         Some(t) => ApiError::bad_request(format!(
-            "the body is a {t} but the URL is for {ty}"
+            "the body's resourceType '{t}' does not match the URL's type '{ty}'"
         )),
         None => ApiError::bad_request("the body has no resourceType"),
     }
@@ -331,7 +339,13 @@ async fn update(
         resource_type: ty,
         id,
     };
-    let o = engine::update(&state.store, target, resource, if_match(&headers).as_deref()).await?;
+    let o = engine::update(
+        &state.store,
+        target,
+        resource,
+        if_match(&headers).as_deref(),
+    )
+    .await?;
     Ok(write_response(&base_url(&state, &headers), &headers, &o))
 }
 
@@ -357,7 +371,13 @@ async fn conditional_update(
         resource_type: ty,
         query,
     };
-    let o = engine::update(&state.store, target, resource, if_match(&headers).as_deref()).await?;
+    let o = engine::update(
+        &state.store,
+        target,
+        resource,
+        if_match(&headers).as_deref(),
+    )
+    .await?;
     Ok(write_response(&base_url(&state, &headers), &headers, &o))
 }
 
@@ -383,7 +403,11 @@ async fn delete(
 fn search_request(ty: &str, query: Option<String>) -> Result<SearchRequest, ApiError> {
     let pairs = query_pairs(query.as_deref().unwrap_or(""));
     parse_search(ty, &pairs).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotSupported, e.to_string())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::NotSupported,
+            e.to_string(),
+        )
     })
 }
 
@@ -414,13 +438,20 @@ async fn search_type(
     let mut conn = state.store.reader().await?;
     let page = store::search(&mut conn, &req).await?;
     let base = base_url(&state, &headers);
-    Ok(json_response(StatusCode::OK, &searchset(&base, &ty, &req, &page)))
+    Ok(json_response(
+        StatusCode::OK,
+        &searchset(&base, &ty, &req, &page),
+    ))
 }
 
 fn searchset(base: &str, ty: &str, req: &SearchRequest, page: &Page) -> Value {
-    let mut links = vec![json!({"relation": "self", "url": link(base, ty, &req.canonical_params, req.page.as_ref())})];
+    let mut links = vec![
+        json!({"relation": "self", "url": link(base, ty, &req.canonical_params, req.page.as_ref())}),
+    ];
     if let Some(next) = &page.next {
-        links.push(json!({"relation": "next", "url": link(base, ty, &req.canonical_params, Some(next))}));
+        links.push(
+            json!({"relation": "next", "url": link(base, ty, &req.canonical_params, Some(next))}),
+        );
     }
     let mut entries: Vec<Value> = Vec::new();
     for (s, mode) in page
@@ -453,7 +484,9 @@ fn searchset(base: &str, ty: &str, req: &SearchRequest, page: &Page) -> Value {
 }
 
 /// `_since`, `_count` and `_page` of a history request; anything else is refused.
-fn history_params(query: Option<String>) -> Result<(Option<i64>, usize, Option<PageToken>, Vec<(String, String)>), ApiError> {
+fn history_params(
+    query: Option<String>,
+) -> Result<(Option<i64>, usize, Option<PageToken>, Vec<(String, String)>), ApiError> {
     let mut since = None;
     let mut count = DEFAULT_COUNT;
     let mut page = None;
@@ -461,18 +494,24 @@ fn history_params(query: Option<String>) -> Result<(Option<i64>, usize, Option<P
     for (k, v) in query_pairs(query.as_deref().unwrap_or("")) {
         match k.as_str() {
             "_since" => {
-                since = Some(parse_instant(&v).map_err(|e| ApiError::bad_request(format!("_since: {e}")))?);
+                since = Some(
+                    parse_instant(&v).map_err(|e| ApiError::bad_request(format!("_since: {e}")))?,
+                );
                 canonical.push((k, v));
             }
             "_count" => {
                 count = v
                     .parse::<usize>()
-                    .map_err(|_| ApiError::bad_request(format!("_count '{v}' is not a whole number")))?
+                    .map_err(|_| {
+                        ApiError::bad_request(format!("_count '{v}' is not a whole number"))
+                    })?
                     .min(MAX_COUNT);
                 canonical.push((k, v));
             }
             "_page" => {
-                page = Some(PageToken::parse(&v).ok_or_else(|| ApiError::bad_request("_page is not a page token from a next link"))?);
+                page = Some(PageToken::parse(&v).ok_or_else(|| {
+                    ApiError::bad_request("_page is not a page token from a next link")
+                })?);
             }
             "_format" | "_pretty" => {}
             other => {
@@ -487,12 +526,20 @@ fn history_params(query: Option<String>) -> Result<(Option<i64>, usize, Option<P
     Ok((since, count, page, canonical))
 }
 
-async fn history(state: &AppState, headers: &HeaderMap, scope: HistoryScope, path: String, query: Option<String>) -> Result<Response, ApiError> {
+async fn history(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: HistoryScope,
+    path: String,
+    query: Option<String>,
+) -> Result<Response, ApiError> {
     let (since, count, page_token, canonical) = history_params(query)?;
     let mut conn = state.store.reader().await?;
     let page = store::history(&mut conn, &scope, since, count, page_token.as_ref()).await?;
     let base = base_url(state, headers);
-    let mut links = vec![json!({"relation": "self", "url": link(&base, &path, &canonical, page_token.as_ref())})];
+    let mut links = vec![
+        json!({"relation": "self", "url": link(&base, &path, &canonical, page_token.as_ref())}),
+    ];
     if let Some(next) = &page.next {
         links.push(json!({"relation": "next", "url": link(&base, &path, &canonical, Some(next))}));
     }
@@ -517,7 +564,8 @@ async fn history(state: &AppState, headers: &HeaderMap, scope: HistoryScope, pat
             e
         })
         .collect();
-    let mut b = json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links});
+    let mut b =
+        json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links});
     if !entries.is_empty() {
         b["entry"] = Value::Array(entries);
     }
@@ -538,7 +586,14 @@ async fn history_instance(
     }
     drop(conn);
     let path = format!("{ty}/{id}/_history");
-    history(&state, &headers, HistoryScope::Instance(ty, id), path, query).await
+    history(
+        &state,
+        &headers,
+        HistoryScope::Instance(ty, id),
+        path,
+        query,
+    )
+    .await
 }
 
 async fn history_type(
@@ -557,11 +612,22 @@ async fn history_system(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    history(&state, &headers, HistoryScope::System, "_history".into(), query).await
+    history(
+        &state,
+        &headers,
+        HistoryScope::System,
+        "_history".into(),
+        query,
+    )
+    .await
 }
 
 fn status_line(status: StatusCode) -> String {
-    format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""))
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
 }
 
 fn entry_response(o: &Outcome) -> Value {

@@ -128,7 +128,11 @@ impl Store {
             .await?;
         match dialect {
             Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite").run(&pool).await?,
-            Dialect::Postgres => sqlx::migrate!("../../migrations/postgres").run(&pool).await?,
+            Dialect::Postgres => {
+                sqlx::migrate!("../../migrations/postgres")
+                    .run(&pool)
+                    .await?
+            }
         }
         let last = sqlx::query("SELECT COALESCE(MAX(last_updated), 0) AS lu FROM resource_version")
             .fetch_one(&pool)

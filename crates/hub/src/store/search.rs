@@ -96,7 +96,9 @@ fn prefix_upper_bound(prefix: &str) -> String {
 }
 
 fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn push_visibility(sql: &mut Sql, snapshot: i64) {
@@ -138,7 +140,11 @@ fn push_clauses(sql: &mut Sql, req: &SearchRequest) {
                     .map(|v| match v {
                         ClauseValue::Token(tok) => match (&tok.system, &tok.code) {
                             (Some(s), Some(c)) => {
-                                format!("(x.code = {} AND x.system = {})", sql.s(c.as_str()), sql.s(s.as_str()))
+                                format!(
+                                    "(x.code = {} AND x.system = {})",
+                                    sql.s(c.as_str()),
+                                    sql.s(s.as_str())
+                                )
                             }
                             (None, Some(c)) => format!("x.code = {}", sql.s(c.as_str())),
                             (Some(s), None) => format!("x.system = {}", sql.s(s.as_str())),
@@ -195,7 +201,9 @@ pub async fn search(conn: &mut AnyConnection, req: &SearchRequest) -> Result<Pag
     let build = |with_keyset: bool, select: &str| -> Sql {
         let mut sql = Sql::default();
         let t = sql.s(req.resource_type.as_str());
-        sql.push(&format!("SELECT {select} FROM resource_version v WHERE v.res_type = {t}"));
+        sql.push(&format!(
+            "SELECT {select} FROM resource_version v WHERE v.res_type = {t}"
+        ));
         push_visibility(&mut sql, snapshot);
         push_clauses(&mut sql, req);
         if with_keyset {
@@ -208,7 +216,11 @@ pub async fn search(conn: &mut AnyConnection, req: &SearchRequest) -> Result<Pag
                     Sort::LastUpdatedAsc | Sort::LastUpdatedDesc => {
                         let after: i64 = page.after.parse().unwrap_or(0);
                         let a = sql.i(after);
-                        let op = if req.sort == Sort::LastUpdatedAsc { ">" } else { "<" };
+                        let op = if req.sort == Sort::LastUpdatedAsc {
+                            ">"
+                        } else {
+                            "<"
+                        };
                         sql.push(&format!(" AND v.seq {op} {a}"));
                     }
                 }
@@ -319,7 +331,9 @@ pub async fn history(
     let build = |select: &str, with_keyset: bool| -> Sql {
         let mut sql = Sql::default();
         let s = sql.i(snapshot);
-        sql.push(&format!("SELECT {select} FROM resource_version WHERE seq <= {s}"));
+        sql.push(&format!(
+            "SELECT {select} FROM resource_version WHERE seq <= {s}"
+        ));
         match scope {
             HistoryScope::Instance(t, i) => {
                 let t = sql.s(t.as_str());

@@ -172,7 +172,11 @@ impl WriteTx<'_> {
     }
 
     /// The current version of `Type/id` as this transaction sees it.
-    pub async fn current(&mut self, res_type: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+    pub async fn current(
+        &mut self,
+        res_type: &str,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError> {
         let conn = self.conn().await?;
         read_current(conn, res_type, id).await
     }
@@ -186,7 +190,8 @@ impl WriteTx<'_> {
         let conn = self.conn().await?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT {VERSION_COLUMNS} FROM resource_version \
                  WHERE res_type = $1 AND superseded_seq IS NULL AND res_id IN ({})",
@@ -233,7 +238,8 @@ impl WriteTx<'_> {
                     b.tokens.push((seq, ty.clone(), p, s.clone(), c.clone()));
                 }
                 for (p, v, exact) in &entries.strings {
-                    b.strings.push((seq, ty.clone(), p, v.clone(), exact.clone()));
+                    b.strings
+                        .push((seq, ty.clone(), p, v.clone(), exact.clone()));
                 }
                 for (p, lo, hi) in &entries.dates {
                     b.dates.push((seq, ty.clone(), p, *lo, *hi));
@@ -244,9 +250,10 @@ impl WriteTx<'_> {
                 for pid in &entries.patients {
                     b.compartments.push((seq, pid.clone()));
                 }
-                Some(serde_json::to_string(resource).map_err(|e| {
-                    StoreError::Corrupt(format!("{res_type}/{id}"), e)
-                })?)
+                Some(
+                    serde_json::to_string(resource)
+                        .map_err(|e| StoreError::Corrupt(format!("{res_type}/{id}"), e))?,
+                )
             }
             None => None,
         };
@@ -297,27 +304,27 @@ impl WriteTx<'_> {
             conn,
             "idx_token (seq, res_type, param, system, code)",
             5,
-            b.tokens
-                .iter()
-                .map(|(s, t, p, sy, c)| vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::S(sy), Arg::S(c)]),
+            b.tokens.iter().map(|(s, t, p, sy, c)| {
+                vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::S(sy), Arg::S(c)]
+            }),
         )
         .await?;
         insert_rows(
             conn,
             "idx_string (seq, res_type, param, value, exact)",
             5,
-            b.strings
-                .iter()
-                .map(|(s, t, p, v, e)| vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::S(v), Arg::S(e)]),
+            b.strings.iter().map(|(s, t, p, v, e)| {
+                vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::S(v), Arg::S(e)]
+            }),
         )
         .await?;
         insert_rows(
             conn,
             "idx_date (seq, res_type, param, lo, hi)",
             5,
-            b.dates
-                .iter()
-                .map(|(s, t, p, lo, hi)| vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::I(*lo), Arg::I(*hi)]),
+            b.dates.iter().map(|(s, t, p, lo, hi)| {
+                vec![Arg::I(*s), Arg::S(t), Arg::S(p), Arg::I(*lo), Arg::I(*hi)]
+            }),
         )
         .await?;
         insert_rows(

@@ -1,0 +1,280 @@
+//! One harness for every hub test: a real `careshare-hub serve` process on port 0 with a
+//! fresh database, on SQLite or PostgreSQL.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::Value;
+use sqlx::Connection;
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CARESHARE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".to_string())
+}
+
+/// A database for one test, removed by [`TestDb::drop_db`].
+pub struct TestDb {
+    pub url: String,
+    backend: Backend,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("hub.sqlite").display());
+                TestDb {
+                    url,
+                    backend,
+                    name: String::new(),
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("careshare_t_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("PostgreSQL must be reachable for the hub's PostgreSQL tests");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').expect("database in URL").0;
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    name,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub async fn drop_db(self) {
+        if self.backend == Backend::Postgres {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                let _ = sqlx::query(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .execute(&mut conn)
+                .await;
+            }
+        }
+    }
+}
+
+/// A running hub.
+pub struct Hub {
+    pub base: String,
+    pub db: TestDb,
+    child: Child,
+    pub client: Client,
+}
+
+pub fn hub_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_careshare-hub"))
+}
+
+/// Runs a `careshare-hub` subcommand to completion against `db`, returning stdout.
+pub fn run_cli(db: &TestDb, args: &[&str]) -> String {
+    let out = Command::new(hub_binary())
+        .args(args)
+        .arg("--db")
+        .arg(&db.url)
+        .env("CARESHARE_LOG", "warn")
+        .output()
+        .expect("run careshare-hub");
+    assert!(
+        out.status.success(),
+        "careshare-hub {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Hub {
+    pub async fn start(backend: Backend) -> Hub {
+        let db = TestDb::new(backend).await;
+        Hub::start_on(db)
+    }
+
+    pub fn start_on(db: TestDb) -> Hub {
+        let mut child = Command::new(hub_binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", &db.url])
+            .env("CARESHARE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn careshare-hub");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the hub's first line");
+        let base = line
+            .trim()
+            .strip_prefix("Careshare hub listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the hub: {line:?}"))
+            .to_string();
+        Hub {
+            base,
+            db,
+            child,
+            client: Client::new(),
+        }
+    }
+
+    /// Stops the hub (SIGTERM, then wait) and removes its database.
+    pub async fn stop(mut self) {
+        self.terminate();
+        let db = std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                backend: Backend::Sqlite,
+                name: String::new(),
+                _dir: None,
+            },
+        );
+        db.drop_db().await;
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        let path = path.trim_start_matches('/');
+        if path.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}/{path}", self.base)
+        }
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut rb = self.client.request(method, self.url(path));
+        if let Some(b) = body {
+            rb = rb
+                .header("content-type", FHIR_JSON)
+                .body(serde_json::to_vec(b).expect("json"));
+        }
+        rb.send().await.expect("request reaches the hub")
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        json_of(self.request(Method::GET, path, None).await).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        json_of(self.request(Method::POST, path, Some(body)).await).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        json_of(self.request(Method::PUT, path, Some(body)).await).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        json_of(self.request(Method::DELETE, path, None).await).await
+    }
+
+    /// Follows `next` links from a search, returning every entry's resource.
+    pub async fn search_all(&self, path: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let (status, mut bundle) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {bundle}");
+        loop {
+            for e in bundle["entry"].as_array().cloned().unwrap_or_default() {
+                if e["search"]["mode"] != "include" {
+                    out.push(e["resource"].clone());
+                }
+            }
+            let next = bundle["link"]
+                .as_array()
+                .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+                .and_then(|l| l["url"].as_str())
+                .map(str::to_string);
+            match next {
+                Some(url) => {
+                    let r = self.client.get(url).send().await.expect("next page");
+                    let (s, b) = json_of(r).await;
+                    assert_eq!(s, StatusCode::OK, "{b}");
+                    bundle = b;
+                }
+                None => return out,
+            }
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+pub async fn json_of(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    (status, v)
+}
+
+/// The OperationOutcome's first diagnostics.
+pub fn diagnostics(oo: &Value) -> String {
+    assert_eq!(
+        oo["resourceType"], "OperationOutcome",
+        "expected an OperationOutcome: {oo}"
+    );
+    oo["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Declares a test that runs on both stores: `both!(name, async_fn)`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use $crate::harness::{Backend, Hub};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let hub = Hub::start(Backend::Sqlite).await;
+                super::$name(&hub).await;
+                hub.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let hub = Hub::start(Backend::Postgres).await;
+                super::$name(&hub).await;
+                hub.stop().await;
+            }
+        }
+    };
+}
