@@ -296,12 +296,16 @@ async fn flush(
     Ok(())
 }
 
+/// Tells whether the resource at a location is set aside for a later one with the same
+/// identity, and why.
+type Superseded<'a> = dyn Fn(&str, &(String, String), &Value) -> Option<String> + 'a;
+
 async fn import_bundle(
     store: &Store,
     name: &str,
     value: Value,
     summary: &mut Summary,
-    superseded: &dyn Fn(&str, &(String, String), &Value) -> Option<String>,
+    superseded: &Superseded<'_>,
 ) -> Result<(), ImportError> {
     let keep = value.clone();
     let bundle = match parse_bundle(value) {

@@ -483,10 +483,17 @@ fn searchset(base: &str, ty: &str, req: &SearchRequest, page: &Page) -> Value {
     b
 }
 
+/// The parameters of a `_history` request.
+struct HistoryParams {
+    since: Option<i64>,
+    count: usize,
+    page: Option<PageToken>,
+    /// For the self and next links.
+    canonical: Vec<(String, String)>,
+}
+
 /// `_since`, `_count` and `_page` of a history request; anything else is refused.
-fn history_params(
-    query: Option<String>,
-) -> Result<(Option<i64>, usize, Option<PageToken>, Vec<(String, String)>), ApiError> {
+fn history_params(query: Option<String>) -> Result<HistoryParams, ApiError> {
     let mut since = None;
     let mut count = DEFAULT_COUNT;
     let mut page = None;
@@ -523,7 +530,12 @@ fn history_params(
             }
         }
     }
-    Ok((since, count, page, canonical))
+    Ok(HistoryParams {
+        since,
+        count,
+        page,
+        canonical,
+    })
 }
 
 async fn history(
@@ -533,7 +545,12 @@ async fn history(
     path: String,
     query: Option<String>,
 ) -> Result<Response, ApiError> {
-    let (since, count, page_token, canonical) = history_params(query)?;
+    let HistoryParams {
+        since,
+        count,
+        page: page_token,
+        canonical,
+    } = history_params(query)?;
     let mut conn = state.store.reader().await?;
     let page = store::history(&mut conn, &scope, since, count, page_token.as_ref()).await?;
     let base = base_url(state, headers);

@@ -20,11 +20,22 @@ pub struct Written {
     pub last_updated: i64,
 }
 
+/// One row of `resource_version`.
+struct VersionRow {
+    seq: i64,
+    res_type: String,
+    id: String,
+    version: i64,
+    last_updated: i64,
+    deleted: i64,
+    content: Option<String>,
+}
+
 /// Rows waiting to be inserted. Flushed before any read inside the transaction and at
 /// commit, so the transaction always reads its own writes.
 #[derive(Default)]
 struct Buffer {
-    versions: Vec<(i64, String, String, i64, i64, i64, Option<String>)>,
+    versions: Vec<VersionRow>,
     tokens: Vec<(i64, String, &'static str, String, String)>,
     strings: Vec<(i64, String, &'static str, String, String)>,
     dates: Vec<(i64, String, &'static str, i64, i64)>,
@@ -258,15 +269,15 @@ impl WriteTx<'_> {
             None => None,
         };
         let deleted = i64::from(content.is_none());
-        self.buffer.versions.push((
+        self.buffer.versions.push(VersionRow {
             seq,
-            res_type.to_string(),
-            id.to_string(),
+            res_type: res_type.to_string(),
+            id: id.to_string(),
             version,
-            self.now,
+            last_updated: self.now,
             deleted,
             content,
-        ));
+        });
         if self.buffer.versions.len() >= ROWS_PER_INSERT {
             self.flush().await?;
         }
@@ -287,15 +298,15 @@ impl WriteTx<'_> {
             conn,
             "resource_version (seq, res_type, res_id, version, last_updated, deleted, content)",
             7,
-            b.versions.iter().map(|(s, t, i, v, l, d, c)| {
+            b.versions.iter().map(|r| {
                 vec![
-                    Arg::I(*s),
-                    Arg::S(t),
-                    Arg::S(i),
-                    Arg::I(*v),
-                    Arg::I(*l),
-                    Arg::I(*d),
-                    Arg::OptS(c.as_deref()),
+                    Arg::I(r.seq),
+                    Arg::S(&r.res_type),
+                    Arg::S(&r.id),
+                    Arg::I(r.version),
+                    Arg::I(r.last_updated),
+                    Arg::I(r.deleted),
+                    Arg::OptS(r.content.as_deref()),
                 ]
             }),
         )
