@@ -1,1 +1,332 @@
-fn main() {}
+//! `cargo xtask`: the one build entry point.
+//!
+//! - `cargo xtask demo`  — install what is missing, build, load a demo region into the hub's
+//!   embedded SQLite store and serve it.
+//! - `cargo xtask test`  — install what is missing and run every test (unit, integration on
+//!   SQLite and PostgreSQL, the third-party FHIR validation).
+//! - `cargo xtask bench` — run the benchmarks and print their figures.
+//!
+//! Installation is idempotent: each step checks first and does nothing when all is there.
+//! This crate has no dependencies so that it builds in a second.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        Some("install") => install(Needs::all()),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <demo|test|bench|install>\n\n  \
+                 demo   load a demo region and serve it on http://127.0.0.1:8080/fhir\n  \
+                 test   run every test (unit, integration on SQLite and PostgreSQL, FHIR validation)\n  \
+                 bench  print the benchmark figures\n  \
+                 install  only install what is missing"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env!("CARGO"));
+    c.current_dir(root());
+    c
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})"))
+    }
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// What a command needs installed.
+struct Needs {
+    postgres: bool,
+    python: bool,
+}
+
+impl Needs {
+    fn all() -> Needs {
+        Needs {
+            postgres: true,
+            python: true,
+        }
+    }
+}
+
+/// Debian packages: building (vendored OpenSSL for SQLCipher needs perl and make),
+/// PostgreSQL for the production-store tests, Python's venv for the FHIR validator.
+const PACKAGES: &[&str] = &[
+    "build-essential",
+    "pkg-config",
+    "perl",
+    "make",
+    "postgresql",
+    "python3-venv",
+];
+
+fn package_installed(p: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Abbrev}", p])
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"ii"))
+}
+
+fn install(needs: Needs) -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !package_installed(p))
+        .collect();
+    if !missing.is_empty() {
+        if !is_root() {
+            return Err(format!(
+                "missing Debian packages: {} (install them, e.g. with sudo apt-get install)",
+                missing.join(" ")
+            ));
+        }
+        eprintln!("installing {}", missing.join(" "));
+        run(Command::new("apt-get").arg("update").arg("-q"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if needs.postgres {
+        postgres()?;
+    }
+    if needs.python {
+        python_venv()?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL on 127.0.0.1:5432 with trust auth for local tests, a `root` role and a `test`
+/// database. Each step checks first.
+fn postgres() -> Result<()> {
+    let ready = || {
+        succeeds(Command::new("psql").args(["postgres://127.0.0.1:5432/test", "-tAc", "select 1"]))
+    };
+    if ready() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err("PostgreSQL is not reachable at 127.0.0.1:5432 (database test, trust auth); start it or run as root to set it up".into());
+    }
+    let script = r#"
+set -e
+V=$(ls /etc/postgresql | sort -V | tail -n 1)
+HBA=/etc/postgresql/$V/main/pg_hba.conf
+grep -q '^host all all 127.0.0.1/32 trust' $HBA ||
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' $HBA
+pg_ctlcluster --skip-systemctl-redirect $V main start 2>/dev/null ||
+    pg_ctlcluster --skip-systemctl-redirect $V main reload
+for i in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done
+su postgres -c "psql -tAc \"select 1 from pg_roles where rolname='root'\"" | grep -q 1 ||
+    su postgres -c "createuser -s root"
+su postgres -c "psql -tAc \"select 1 from pg_database where datname='test'\"" | grep -q 1 ||
+    su postgres -c "createdb -O root test"
+"#;
+    run(Command::new("bash").arg("-c").arg(script))?;
+    if ready() {
+        Ok(())
+    } else {
+        Err("PostgreSQL still not reachable after setup".into())
+    }
+}
+
+fn venv_dir() -> PathBuf {
+    root().join("target").join("python-venv")
+}
+
+fn venv_python() -> PathBuf {
+    venv_dir().join("bin").join("python")
+}
+
+/// A local venv with `fhir.resources` 6.4.0 (the last release whose models are R4) and
+/// pydantic 1, which it needs.
+fn python_venv() -> Result<()> {
+    let ok = || succeeds(Command::new(venv_python()).args(["-c", "import fhir.resources.patient"]));
+    if ok() {
+        return Ok(());
+    }
+    eprintln!(
+        "setting up the Python FHIR validator in {}",
+        venv_dir().display()
+    );
+    run(Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(venv_dir()))?;
+    run(Command::new(venv_python()).args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "fhir.resources==6.4.0",
+        "pydantic<2",
+    ]))?;
+    if ok() {
+        Ok(())
+    } else {
+        Err("fhir.resources did not install".into())
+    }
+}
+
+fn hub_binary(profile: &str) -> PathBuf {
+    root().join("target").join(profile).join("careshare-hub")
+}
+
+/// A hub process started for a task; stopped with SIGTERM when dropped.
+struct RunningHub {
+    child: Child,
+    base: String,
+}
+
+impl RunningHub {
+    fn start(binary: &Path, db: &str, listen: &str) -> Result<RunningHub> {
+        let mut child = Command::new(binary)
+            .args(["serve", "--db", db, "--listen", listen])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the hub: {e}"))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or("no hub stdout")?;
+        let mut reader = BufReader::new(stdout);
+        reader
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the hub's address: {e}"))?;
+        let base = line
+            .trim()
+            .strip_prefix("Careshare hub listening on ")
+            .ok_or_else(|| format!("the hub did not start: {line}"))?
+            .to_string();
+        Ok(RunningHub { child, base })
+    }
+}
+
+impl Drop for RunningHub {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    install(Needs::all())?;
+    run(cargo().arg("test").args(extra))?;
+    fhir_validation()
+}
+
+/// Loads a demo region into a fresh hub and has a third-party FHIR R4 library validate
+/// every resource it serves.
+fn fhir_validation() -> Result<()> {
+    let dir = root().join("target").join("fhir-validation");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let db = format!("sqlite://{}", dir.join("hub.sqlite").display());
+    let hub = hub_binary("debug");
+    run(Command::new(&hub).args([
+        "demo-region",
+        "--patients",
+        "40",
+        "--seed",
+        "11",
+        "--db",
+        &db,
+    ]))?;
+    let running = RunningHub::start(&hub, &db, "127.0.0.1:0")?;
+    eprintln!(
+        "validating every resource served by {} with fhir.resources",
+        running.base
+    );
+    run(Command::new(venv_python())
+        .arg(
+            root()
+                .join("tests")
+                .join("fhir-validate")
+                .join("validate.py"),
+        )
+        .arg(&running.base))
+}
+
+fn demo(extra: &[String]) -> Result<()> {
+    install(Needs {
+        postgres: false,
+        python: false,
+    })?;
+    let listen = extra
+        .windows(2)
+        .find(|w| w[0] == "--listen")
+        .map(|w| w[1].clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    run(cargo().args(["build", "--bin", "careshare-hub"]))?;
+    let dir = root().join("target").join("demo");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let db = format!("sqlite://{}", dir.join("hub.sqlite").display());
+    let hub = hub_binary("debug");
+    eprintln!("loading the demo region (500 patients; unchanged data is skipped on a second run)");
+    run(Command::new(&hub).args(["demo-region", "--db", &db]))?;
+    println!();
+    println!("Try:");
+    println!("  curl -s http://{listen}/fhir/metadata | head -c 300");
+    println!("  curl -s 'http://{listen}/fhir/Patient?family=a&_count=3'");
+    println!("  curl -s 'http://{listen}/fhir/Observation?code=http://loinc.org|8867-4&_sort=-_lastUpdated&_count=5'");
+    println!("Stop with Ctrl-C.");
+    println!();
+    run(Command::new(&hub).args(["serve", "--db", &db, "--listen", &listen]))
+}
+
+fn bench(extra: &[String]) -> Result<()> {
+    install(Needs {
+        postgres: true,
+        python: false,
+    })?;
+    run(cargo()
+        .args(["bench", "-p", "careshare-hub", "--bench", "import", "--"])
+        .args(extra))
+}

@@ -179,6 +179,15 @@ async fn main() -> Result<()> {
                 bail!("{} demo resources were refused", summary.rejected.len());
             }
             println!("demo region: {patients} patients (seed {seed}, planned around {today})");
+            println!("demo staff (sign-in names):");
+            for m in region.demo_sign_ins() {
+                println!(
+                    "  {:<24} {} ({})",
+                    m.username,
+                    m.display_name,
+                    m.role.display()
+                );
+            }
             Ok(())
         }
     }
