@@ -7,6 +7,8 @@
 //! - [`import`]: loading files and the demo region through the engine.
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod engine;
 pub mod import;
 pub mod store;

@@ -86,6 +86,7 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     writer: Mutex<write::WriterState>,
+    audit: Mutex<()>,
 }
 
 impl Store {
@@ -142,11 +143,17 @@ impl Store {
             pool,
             dialect,
             writer: Mutex::new(write::WriterState { last_updated: last }),
+            audit: Mutex::new(()),
         })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Serialises appends to the audit trail (its hash chain needs one writer at a time).
+    pub async fn audit_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.audit.lock().await
     }
 
     pub fn pool(&self) -> &AnyPool {
