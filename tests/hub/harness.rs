@@ -88,6 +88,26 @@ pub struct Hub {
     pub client: Client,
 }
 
+/// Fast passphrase hashing for tests (production uses 600,000 iterations).
+pub const TEST_PBKDF2_ITERATIONS: &str = "1000";
+
+/// Runs a `careshare-hub` subcommand with extra environment, returning (success, stdout, stderr).
+pub fn run_cli_env(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(hub_binary())
+        .args(args)
+        .env("CARESHARE_DB", &db.url)
+        .env("CARESHARE_LOG", "warn")
+        .env("CARESHARE_PBKDF2_ITERATIONS", TEST_PBKDF2_ITERATIONS)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run careshare-hub");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn hub_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_careshare-hub"))
 }
@@ -99,6 +119,7 @@ pub fn run_cli(db: &TestDb, args: &[&str]) -> String {
         .arg("--db")
         .arg(&db.url)
         .env("CARESHARE_LOG", "warn")
+        .env("CARESHARE_PBKDF2_ITERATIONS", TEST_PBKDF2_ITERATIONS)
         .output()
         .expect("run careshare-hub");
     assert!(
@@ -117,11 +138,21 @@ impl Hub {
     }
 
     pub fn start_on(db: TestDb) -> Hub {
+        Hub::start_with(db, &[], None)
+    }
+
+    /// Starts a hub with extra environment, optionally sending its log to a file.
+    pub fn start_with(db: TestDb, env: &[(&str, &str)], log: Option<std::fs::File>) -> Hub {
         let mut child = Command::new(hub_binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--db", &db.url])
             .env("CARESHARE_LOG", "warn")
+            .env("CARESHARE_PBKDF2_ITERATIONS", TEST_PBKDF2_ITERATIONS)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match log {
+                Some(f) => Stdio::from(f),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("spawn careshare-hub");
         let stdout = child.stdout.take().expect("stdout");

@@ -6,5 +6,6 @@ mod harness;
 mod crud;
 mod demo;
 mod examples;
+mod identity;
 mod search;
 mod transactions;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use careshare_hub::api::{router, AppState};
+use careshare_hub::audit;
+use careshare_hub::auth::{Auth, AuthConfig, Secret};
 use careshare_hub::import;
 use careshare_hub::store::Store;
 use clap::{Parser, Subcommand};
@@ -42,6 +44,24 @@ enum Command {
         /// Public base URL of the FHIR API, used in links (default: from the Host header).
         #[arg(long, env = "CARESHARE_PUBLIC_URL")]
         public_url: Option<String>,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// Staff accounts and devices.
+    Admin {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        auth: AuthArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Load FHIR R4 JSON files or folders: resources, Bundles (transaction, batch,
     /// collection, searchset) and NDJSON. Loading the same input twice changes nothing.
@@ -71,6 +91,75 @@ enum Command {
         out: Option<PathBuf>,
     },
 }
+
+#[derive(clap::Args)]
+struct AuthArgs {
+    /// PBKDF2 iterations for new passphrase hashes.
+    #[arg(long, env = "CARESHARE_PBKDF2_ITERATIONS", default_value_t = 600_000)]
+    pbkdf2_iterations: u32,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "CARESHARE_ACCESS_TTL_SECS", default_value_t = 900)]
+    access_ttl_secs: i64,
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, env = "CARESHARE_REFRESH_TTL_SECS", default_value_t = 43_200)]
+    refresh_ttl_secs: i64,
+}
+
+impl AuthArgs {
+    fn config(&self) -> AuthConfig {
+        AuthConfig {
+            pbkdf2_iterations: self.pbkdf2_iterations,
+            access_ttl_secs: self.access_ttl_secs,
+            refresh_ttl_secs: self.refresh_ttl_secs,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff account (or set its passphrase), bound to a PractitionerRole. The
+    /// passphrase is read from CARESHARE_PASSPHRASE or, if unset, from standard input.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        /// The PractitionerRole id that gives the account its role, organisation and teams.
+        #[arg(long)]
+        role_id: String,
+    },
+    /// Revoke a user at once: their tokens stop working and they cannot sign in.
+    RevokeUser { username: String },
+    /// Revoke a device at once: its next contact is told to wipe its record.
+    RevokeDevice { device_id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the audit trail's hash chain: any changed or removed row is reported.
+    Verify,
+    /// List audit events, newest first, as JSON lines.
+    List {
+        #[arg(long)]
+        patient: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+fn read_passphrase() -> Result<Secret> {
+    if let Ok(p) = std::env::var("CARESHARE_PASSPHRASE") {
+        return Ok(Secret::new(p));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the passphrase from standard input")?;
+    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+/// The passphrase of every demo account. Demo regions are for demonstrations and tests only.
+const DEMO_PASSPHRASE: &str = "careshare-demo-2026";
 
 fn default_db() -> Result<String> {
     let dir = dirs::data_dir()
@@ -119,10 +208,12 @@ async fn main() -> Result<()> {
             db,
             listen,
             public_url,
+            auth,
         } => {
             let store = Arc::new(open(db).await?);
             let app = router(AppState {
                 store: store.clone(),
+                auth: Arc::new(auth.config()),
                 base_url: public_url,
             });
             let listener = tokio::net::TcpListener::bind(listen)
@@ -136,6 +227,80 @@ async fn main() -> Result<()> {
                 .await?;
             store.close().await;
             Ok(())
+        }
+        Command::Admin { db, auth, command } => {
+            let store = open(db).await?;
+            let config = auth.config();
+            let a = Auth {
+                store: &store,
+                config: &config,
+            };
+            let now = chrono::Utc::now().timestamp_micros();
+            let mut record = audit::Record::new(audit::Action::Revocation);
+            record.username = Some("careshare-hub admin (command line)".into());
+            record.purpose = Some("HSYSADMIN".into());
+            match command {
+                AdminCommand::CreateUser { username, role_id } => {
+                    a.put_account(&username, &role_id, &read_passphrase()?)
+                        .await?;
+                    println!("account {username} set (PractitionerRole/{role_id})");
+                }
+                AdminCommand::RevokeUser { username } => {
+                    let changed = a.revoke_user(&username, now).await?;
+                    record.description = Some(format!("user {username} revoked"));
+                    audit::append(&store, &record, now).await?;
+                    println!(
+                        "user {username} revoked{}",
+                        if changed {
+                            ""
+                        } else {
+                            " (already revoked or unknown)"
+                        }
+                    );
+                }
+                AdminCommand::RevokeDevice { device_id } => {
+                    let changed = a.revoke_device(&device_id, now).await?;
+                    record.entities.push(format!("Device/{device_id}"));
+                    record.description = Some(format!("device {device_id} revoked"));
+                    audit::append(&store, &record, now).await?;
+                    println!(
+                        "device {device_id} revoked{}",
+                        if changed {
+                            ""
+                        } else {
+                            " (already revoked or unknown)"
+                        }
+                    );
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Audit { db, command } => {
+            let store = open(db).await?;
+            let result = match command {
+                AuditCommand::Verify => match audit::verify(&store).await? {
+                    Ok(n) => {
+                        println!("audit trail intact: {n} events, every hash and link checks");
+                        Ok(())
+                    }
+                    Err(br) => Err(anyhow::anyhow!("audit trail broken: {br}")),
+                },
+                AuditCommand::List {
+                    patient,
+                    user,
+                    limit,
+                } => {
+                    for ev in audit::list(&store, patient.as_deref(), user.as_deref(), None, limit)
+                        .await?
+                    {
+                        println!("{ev}");
+                    }
+                    Ok(())
+                }
+            };
+            store.close().await;
+            result
         }
         Command::Import { db, paths } => {
             let store = open(db).await?;
@@ -174,12 +339,30 @@ async fn main() -> Result<()> {
             let store = open(db).await?;
             let summary = import::load_demo_region(&store, &region, patients).await?;
             print!("{summary}");
-            store.close().await;
             if !summary.rejected.is_empty() {
                 bail!("{} demo resources were refused", summary.rejected.len());
             }
+            let config = AuthConfig {
+                pbkdf2_iterations: std::env::var("CARESHARE_PBKDF2_ITERATIONS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(AuthConfig::default().pbkdf2_iterations),
+                ..AuthConfig::default()
+            };
+            let a = Auth {
+                store: &store,
+                config: &config,
+            };
+            let pass = Secret::new(DEMO_PASSPHRASE);
+            for m in region.staff() {
+                if !a.account_exists(&m.username).await? {
+                    a.put_account(&m.username, &m.practitioner_role_id, &pass)
+                        .await?;
+                }
+            }
+            store.close().await;
             println!("demo region: {patients} patients (seed {seed}, planned around {today})");
-            println!("demo staff (sign-in names):");
+            println!("demo sign-ins (the passphrase of every demo account is {DEMO_PASSPHRASE}):");
             for m in region.demo_sign_ins() {
                 println!(
                     "  {:<24} {} ({})",

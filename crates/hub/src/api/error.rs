@@ -13,6 +13,8 @@ use crate::engine::EngineError;
 pub struct ApiError {
     pub status: StatusCode,
     pub issues: Vec<Issue>,
+    /// Tells a revoked device to wipe its local record (header `Careshare-Instruction: wipe`).
+    pub wipe: bool,
 }
 
 impl ApiError {
@@ -20,6 +22,15 @@ impl ApiError {
         ApiError {
             status,
             issues: vec![Issue::error(code, msg)],
+            wipe: false,
+        }
+    }
+
+    pub fn with_issues(status: StatusCode, issues: Vec<Issue>) -> ApiError {
+        ApiError {
+            status,
+            issues,
+            wipe: false,
         }
     }
 
@@ -35,17 +46,16 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         match e {
-            EngineError::Invalid(inv) => ApiError {
-                status: match inv.severity {
+            EngineError::Invalid(inv) => ApiError::with_issues(
+                match inv.severity {
                     Severity::Structure => StatusCode::BAD_REQUEST,
                     Severity::Content => StatusCode::UNPROCESSABLE_ENTITY,
                 },
-                issues: inv.issues,
-            },
-            EngineError::BadRequest(issues) => ApiError {
-                status: StatusCode::BAD_REQUEST,
-                issues,
-            },
+                inv.issues,
+            ),
+            EngineError::BadRequest(issues) => {
+                ApiError::with_issues(StatusCode::BAD_REQUEST, issues)
+            }
             EngineError::NotFound(m) => {
                 ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, m)
             }
@@ -58,6 +68,34 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotSupported, m)
             }
             EngineError::Store(e) => internal(&e),
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> ApiError {
+        use crate::auth::AuthError as A;
+        let msg = e.to_string();
+        match e {
+            A::InvalidCredentials | A::MissingToken | A::InvalidToken | A::BadProof => {
+                ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, msg)
+            }
+            A::Expired => ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Expired, msg),
+            A::AccountRevoked => ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Security, msg),
+            A::Locked { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, IssueType::Throttled, msg)
+            }
+            A::DeviceRevoked => ApiError {
+                wipe: true,
+                ..ApiError::new(StatusCode::FORBIDDEN, IssueType::Security, msg)
+            },
+            A::UnknownDevice | A::NotAdministrator => {
+                ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, msg)
+            }
+            A::BadPublicKey | A::WeakPassphrase => {
+                ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, msg)
+            }
+            A::Store(e) => internal(&e),
         }
     }
 }
@@ -81,8 +119,20 @@ pub fn internal(e: &dyn std::fmt::Display) -> ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&operation_outcome(&self.issues)).unwrap_or_default();
+        let mut oo = operation_outcome(&self.issues);
+        if self.wipe {
+            oo["issue"][0]["details"] = serde_json::json!({"coding": [{
+                "system": "https://careshare.example.org/fhir/CodeSystem/device-instruction",
+                "code": "wipe",
+                "display": "Wipe the local record and lock the app"
+            }]});
+        }
+        let body = serde_json::to_vec(&oo).unwrap_or_default();
         let mut r = (self.status, body).into_response();
+        if self.wipe {
+            r.headers_mut()
+                .insert("careshare-instruction", HeaderValue::from_static("wipe"));
+        }
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(super::FHIR_JSON),

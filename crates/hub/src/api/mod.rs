@@ -1,5 +1,6 @@
 //! The FHIR R4 REST API under `/fhir` (JSON only).
 
+mod auth;
 mod capability;
 mod error;
 
@@ -34,6 +35,7 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    pub auth: Arc<crate::auth::AuthConfig>,
     /// The public base URL (e.g. `https://hub.example/fhir`); derived from `Host` if None.
     pub base_url: Option<String>,
 }
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/{ty}/{id}", get(read).put(update).delete(delete))
         .route("/fhir/{ty}/{id}/_history", get(history_instance))
         .route("/fhir/{ty}/{id}/_history/{vid}", get(vread))
+        .merge(auth::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -145,7 +148,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
             format!("Content-Type '{ct}' is not supported: send application/fhir+json"),
         ));
     }
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+    let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             IssueType::TooLong,
@@ -154,7 +157,18 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
                 MAX_BODY / (1024 * 1024)
             ),
         )
-    })?;
+    };
+    // Refuse a declared oversize body before reading any of it.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| too_large())?;
     careshare_fhir::parse_json(&bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -677,10 +691,8 @@ async fn bundle(
             "POST /fhir takes a transaction or batch Bundle",
         ));
     }
-    let bundle = parse_bundle(value).map_err(|issues| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        issues,
-    })?;
+    let bundle = parse_bundle(value)
+        .map_err(|issues| ApiError::with_issues(StatusCode::BAD_REQUEST, issues))?;
     match bundle.bundle_type {
         BundleType::Transaction => {
             let outcomes = engine::transaction(&state.store, bundle, IdMode::Server).await?;
