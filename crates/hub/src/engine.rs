@@ -181,7 +181,7 @@ async fn matching_ids(
     tx: &mut WriteTx<'_>,
     req: &SearchRequest,
 ) -> Result<Vec<String>, EngineError> {
-    let page = store::search(tx.conn().await?, req).await?;
+    let page = store::search(&mut tx.conn().await?, req).await?;
     Ok(page.entries.into_iter().map(|s| s.id).collect())
 }
 

@@ -392,16 +392,25 @@ pub async fn load_demo_region(
     region: &careshare_demo::Region,
     patients: usize,
 ) -> Result<Summary, ImportError> {
+    load_batches(store, region.structure(), region.patients(), patients).await
+}
+
+/// Loads resources given as a structure (organisations, staff…) and then per-patient
+/// batches, `CHUNK` resources per write transaction, with a progress bar over patients.
+pub async fn load_batches(
+    store: &Store,
+    structure: Vec<Value>,
+    patients: impl IntoIterator<Item = Vec<Value>>,
+    patient_count: usize,
+) -> Result<Summary, ImportError> {
     let mut summary = Summary::default();
-    let structure: Vec<(String, Value)> = region
-        .structure()
+    let mut pending: Vec<(String, Value)> = structure
         .into_iter()
         .map(|r| (resource_key(&r), r))
         .collect();
-    let mut pending = structure;
     flush(store, &mut pending, &mut summary).await?;
-    let pb = bar(patients as u64, "patients");
-    for patient in region.patients() {
+    let pb = bar(patient_count as u64, "patients");
+    for patient in patients {
         pending.extend(patient.into_iter().map(|r| (resource_key(&r), r)));
         if pending.len() >= CHUNK {
             flush(store, &mut pending, &mut summary).await?;

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{ApiError, AppState};
 use crate::audit::{self, Action, Record};
 use crate::auth::{Auth, AuthError, Caller, Secret, Tokens};
-use crate::store;
+use crate::store::{self, Conn};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -222,17 +222,21 @@ async fn device_token(
 async fn administrator(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let c = caller(state, headers).await?;
     let mut conn = state.store.reader().await?;
-    let role = store::read_current(&mut conn, "PractitionerRole", &c.practitioner_role_id)
-        .await?
-        .and_then(|s| s.resource().ok().flatten())
-        .and_then(|r| {
-            r["code"]
-                .as_array()?
-                .iter()
-                .flat_map(|cc| cc["coding"].as_array().into_iter().flatten())
-                .filter(|cd| cd["system"] == careshare_demo::conventions::STAFF_ROLE_SYSTEM)
-                .find_map(|cd| careshare_policy::Role::from_str(cd["code"].as_str()?).ok())
-        });
+    let role = store::read_current(
+        &mut Conn::Any(&mut conn),
+        "PractitionerRole",
+        &c.practitioner_role_id,
+    )
+    .await?
+    .and_then(|s| s.resource().ok().flatten())
+    .and_then(|r| {
+        r["code"]
+            .as_array()?
+            .iter()
+            .flat_map(|cc| cc["coding"].as_array().into_iter().flatten())
+            .filter(|cd| cd["system"] == careshare_demo::conventions::STAFF_ROLE_SYSTEM)
+            .find_map(|cd| careshare_policy::Role::from_str(cd["code"].as_str()?).ok())
+    });
     if role != Some(careshare_policy::Role::RegionAdmin) {
         let mut r = record_for(Action::Revocation, Some(&c));
         r.failure = Some(AuthError::NotAdministrator.to_string());

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 pub use error::ApiError;
 
 use crate::engine::{self, query_pairs, IdMode, Outcome, WriteStatus};
-use crate::store::{self, HistoryScope, Page, Store, Stored};
+use crate::store::{self, Conn, HistoryScope, Page, Store, Stored};
 
 /// The FHIR JSON media type with its charset.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
@@ -255,7 +255,7 @@ async fn read(
     check_type(&ty)?;
     check_id(&id)?;
     let mut conn = state.store.reader().await?;
-    match store::read_current(&mut conn, &ty, &id).await? {
+    match store::read_current(&mut Conn::Any(&mut conn), &ty, &id).await? {
         Some(s) if !s.deleted => Ok(stored_response(&s)),
         Some(s) => Err(gone(&s)),
         None => Err(ApiError::not_found(format!("{ty}/{id} does not exist"))),
@@ -293,7 +293,7 @@ async fn vread(
     let version = VersionId::parse(&vid)
         .ok_or_else(|| ApiError::bad_request(format!("'{vid}' is not a version id")))?;
     let mut conn = state.store.reader().await?;
-    match store::read_version(&mut conn, &ty, &id, version.0).await? {
+    match store::read_version(&mut Conn::Any(&mut conn), &ty, &id, version.0).await? {
         Some(s) if !s.deleted => Ok(stored_response(&s)),
         Some(s) => Err(gone(&s)),
         None => Err(ApiError::not_found(format!(
@@ -450,7 +450,7 @@ async fn search_type(
     check_type(&ty)?;
     let req = search_request(&ty, query)?;
     let mut conn = state.store.reader().await?;
-    let page = store::search(&mut conn, &req).await?;
+    let page = store::search(&mut Conn::Any(&mut conn), &req).await?;
     let base = base_url(&state, &headers);
     Ok(json_response(
         StatusCode::OK,
@@ -566,7 +566,14 @@ async fn history(
         canonical,
     } = history_params(query)?;
     let mut conn = state.store.reader().await?;
-    let page = store::history(&mut conn, &scope, since, count, page_token.as_ref()).await?;
+    let page = store::history(
+        &mut Conn::Any(&mut conn),
+        &scope,
+        since,
+        count,
+        page_token.as_ref(),
+    )
+    .await?;
     let base = base_url(state, headers);
     let mut links = vec![
         json!({"relation": "self", "url": link(&base, &path, &canonical, page_token.as_ref())}),
@@ -612,7 +619,10 @@ async fn history_instance(
     check_type(&ty)?;
     check_id(&id)?;
     let mut conn = state.store.reader().await?;
-    if store::read_current(&mut conn, &ty, &id).await?.is_none() {
+    if store::read_current(&mut Conn::Any(&mut conn), &ty, &id)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("{ty}/{id} does not exist")));
     }
     drop(conn);

@@ -7,6 +7,7 @@
 //! and committed in order. A reader that has seen `seq = N` has seen every change up to N;
 //! the sync feed relies on this.
 
+mod conn;
 mod search;
 mod write;
 
@@ -14,7 +15,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AnyPool, PgPool, Row};
+
+pub use conn::{Arg, Conn};
 use tokio::sync::Mutex;
 
 pub use search::{HistoryScope, Page};
@@ -54,7 +58,7 @@ pub struct Stored {
 }
 
 impl Stored {
-    fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
         Ok(Stored {
             seq: row.try_get("seq")?,
             res_type: row.try_get("res_type")?,
@@ -84,6 +88,8 @@ pub(crate) const VERSION_COLUMNS: &str =
 /// The store: a connection pool plus the write lock.
 pub struct Store {
     pool: AnyPool,
+    /// On PostgreSQL, a native pool for write transactions (they bulk-load with COPY).
+    pg: Option<PgPool>,
     dialect: Dialect,
     writer: Mutex<write::WriterState>,
     audit: Mutex<()>,
@@ -139,8 +145,19 @@ impl Store {
             .fetch_one(&pool)
             .await?
             .try_get::<i64, _>("lu")?;
+        let pg = match dialect {
+            Dialect::Postgres => Some(
+                PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(&url)
+                    .await?,
+            ),
+            Dialect::Sqlite => None,
+        };
         Ok(Store {
             pool,
+            pg,
             dialect,
             writer: Mutex::new(write::WriterState { last_updated: last }),
             audit: Mutex::new(()),
@@ -163,6 +180,9 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
     }
 
     /// A pooled connection for reads.
@@ -173,48 +193,41 @@ impl Store {
 
 /// The current version of `Type/id` (which may be a deletion), if it ever existed.
 pub async fn read_current(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     res_type: &str,
     id: &str,
 ) -> Result<Option<Stored>, StoreError> {
-    let row = sqlx::query(&format!(
+    let sql = format!(
         "SELECT {VERSION_COLUMNS} FROM resource_version \
          WHERE res_type = $1 AND res_id = $2 AND superseded_seq IS NULL"
-    ))
-    .bind(res_type)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.as_ref().map(Stored::from_row).transpose()?)
+    );
+    let args = [Arg::S(res_type.into()), Arg::S(id.into())];
+    Ok(conn.fetch_stored(&sql, &args).await?.pop())
 }
 
 /// One version of `Type/id`.
 pub async fn read_version(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     res_type: &str,
     id: &str,
     version: i64,
 ) -> Result<Option<Stored>, StoreError> {
-    let row = sqlx::query(&format!(
+    let sql = format!(
         "SELECT {VERSION_COLUMNS} FROM resource_version \
          WHERE res_type = $1 AND res_id = $2 AND version = $3"
-    ))
-    .bind(res_type)
-    .bind(id)
-    .bind(version)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.as_ref().map(Stored::from_row).transpose()?)
+    );
+    let args = [Arg::S(res_type.into()), Arg::S(id.into()), Arg::I(version)];
+    Ok(conn.fetch_stored(&sql, &args).await?.pop())
 }
 
 /// The latest change sequence number (0 for an empty store).
-pub async fn max_seq(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM resource_version")
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("s")?,
+pub async fn max_seq(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    conn.fetch_i64(
+        "SELECT COALESCE(MAX(seq), 0) AS s FROM resource_version",
+        &[],
+        "s",
     )
+    .await
 }
 
 pub use search::{history, search};

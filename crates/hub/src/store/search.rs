@@ -5,13 +5,12 @@
 //! were not superseded by S. Later pages carry S in their `next` link, so paging visits each
 //! match exactly once even while the data changes.
 
+use super::conn::{Arg, Conn};
+use super::{max_seq, StoreError, Stored, VERSION_COLUMNS};
 use careshare_fhir::datetime::Range;
 use careshare_fhir::search::{
     Clause, ClauseValue, PageToken, ParamKind, Prefix, SearchRequest, Sort, StringMode,
 };
-use sqlx::{AnyConnection, Row};
-
-use super::{max_seq, StoreError, Stored, VERSION_COLUMNS};
 
 /// A page of results.
 #[derive(Debug, Default)]
@@ -34,38 +33,23 @@ pub enum HistoryScope {
     System,
 }
 
-enum A {
-    I(i64),
-    S(String),
-}
-
 #[derive(Default)]
 struct Sql {
     text: String,
-    args: Vec<A>,
+    args: Vec<Arg>,
 }
 
 impl Sql {
     fn i(&mut self, v: i64) -> String {
-        self.args.push(A::I(v));
+        self.args.push(Arg::I(v));
         format!("${}", self.args.len())
     }
     fn s(&mut self, v: impl Into<String>) -> String {
-        self.args.push(A::S(v.into()));
+        self.args.push(Arg::S(v.into()));
         format!("${}", self.args.len())
     }
     fn push(&mut self, s: &str) {
         self.text.push_str(s);
-    }
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-        let mut q = sqlx::query(&self.text);
-        for a in &self.args {
-            q = match a {
-                A::I(i) => q.bind(*i),
-                A::S(s) => q.bind(s.as_str()),
-            };
-        }
-        q
     }
 }
 
@@ -179,21 +163,17 @@ fn push_clauses(sql: &mut Sql, req: &SearchRequest) {
     }
 }
 
-async fn fetch(conn: &mut AnyConnection, sql: &Sql) -> Result<Vec<Stored>, StoreError> {
-    let rows = sql.query().fetch_all(&mut *conn).await?;
-    Ok(rows
-        .iter()
-        .map(Stored::from_row)
-        .collect::<Result<Vec<_>, _>>()?)
+async fn fetch(conn: &mut Conn<'_>, sql: &Sql) -> Result<Vec<Stored>, StoreError> {
+    conn.fetch_stored(&sql.text, &sql.args).await
 }
 
-async fn count(conn: &mut AnyConnection, sql: &Sql) -> Result<i64, StoreError> {
-    Ok(sql.query().fetch_one(&mut *conn).await?.try_get("n")?)
+async fn count(conn: &mut Conn<'_>, sql: &Sql) -> Result<i64, StoreError> {
+    conn.fetch_i64(&sql.text, &sql.args, "n").await
 }
 
 /// Runs a search. The first page reads as of the latest change; later pages as of the
 /// snapshot in their page token.
-pub async fn search(conn: &mut AnyConnection, req: &SearchRequest) -> Result<Page, StoreError> {
+pub async fn search(conn: &mut Conn<'_>, req: &SearchRequest) -> Result<Page, StoreError> {
     let snapshot = match &req.page {
         Some(p) => p.snapshot,
         None => max_seq(conn).await?,
@@ -275,7 +255,7 @@ pub async fn search(conn: &mut AnyConnection, req: &SearchRequest) -> Result<Pag
 /// Resources referenced from `entries` through the request's `_include` parameters, as of
 /// the snapshot, each once.
 async fn include(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     req: &SearchRequest,
     entries: &[Stored],
     snapshot: i64,
@@ -291,13 +271,7 @@ async fn include(
         seqs.join(","),
         params.join(",")
     ));
-    let targets: Vec<String> = sql
-        .query()
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("target"))
-        .collect::<Result<_, _>>()?;
+    let targets = conn.fetch_strings(&sql.text, &sql.args, "target").await?;
     let mut out = Vec::new();
     for target in targets {
         let Some((ty, id)) = target.split_once('/') else {
@@ -318,7 +292,7 @@ async fn include(
 
 /// Lists versions newest first, `_since` and `_count` applied, as of a snapshot.
 pub async fn history(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     scope: &HistoryScope,
     since: Option<i64>,
     limit: usize,

@@ -3,10 +3,11 @@
 use careshare_fhir::datetime::format_instant;
 use careshare_fhir::search::IndexEntries;
 use serde_json::{Map, Value};
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::{Any, AnyConnection, Postgres, Transaction};
 use tokio::sync::MutexGuard;
 
-use super::{read_current, Dialect, Store, StoreError, Stored, VERSION_COLUMNS};
+use super::conn::{Arg as ConnArg, Conn};
+use super::{read_current, Store, StoreError, Stored, VERSION_COLUMNS};
 
 pub(crate) struct WriterState {
     pub(crate) last_updated: i64,
@@ -49,10 +50,25 @@ impl Buffer {
     }
 }
 
+/// A database transaction of either kind.
+enum Tx {
+    Any(Transaction<'static, Any>),
+    Pg(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Any(t) => Conn::Any(&mut *t),
+            Tx::Pg(t) => Conn::Pg(&mut *t),
+        }
+    }
+}
+
 /// The single write transaction. Holding it holds the hub's write lock.
 pub struct WriteTx<'a> {
     _guard: MutexGuard<'a, WriterState>,
-    tx: Transaction<'static, Any>,
+    tx: Tx,
     next_seq: i64,
     now: i64,
     buffer: Buffer,
@@ -149,14 +165,18 @@ impl Store {
     /// Starts the write transaction, waiting for the write lock.
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
         let mut guard = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        if self.dialect == Dialect::Postgres {
-            // Serialises writers across hub processes sharing one database.
-            sqlx::query("SELECT pg_advisory_xact_lock(7270613)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let max_seq = super::max_seq(&mut tx).await?;
+        let mut tx = match &self.pg {
+            Some(pg) => {
+                let mut t = pg.begin().await?;
+                // Serialises writers across hub processes sharing one database.
+                sqlx::query("SELECT pg_advisory_xact_lock(7270613)")
+                    .execute(&mut *t)
+                    .await?;
+                Tx::Pg(t)
+            }
+            None => Tx::Any(self.pool.begin().await?),
+        };
+        let max_seq = super::max_seq(&mut tx.conn()).await?;
         let wall = chrono::Utc::now().timestamp_micros();
         let now = wall.max(guard.last_updated + 1);
         guard.last_updated = now;
@@ -177,9 +197,9 @@ impl WriteTx<'_> {
     }
 
     /// The transaction's connection, for reads: buffered writes are flushed first.
-    pub async fn conn(&mut self) -> Result<&mut AnyConnection, StoreError> {
+    pub async fn conn(&mut self) -> Result<Conn<'_>, StoreError> {
         self.flush().await?;
-        Ok(&mut self.tx)
+        Ok(self.tx.conn())
     }
 
     /// The current version of `Type/id` as this transaction sees it.
@@ -188,8 +208,8 @@ impl WriteTx<'_> {
         res_type: &str,
         id: &str,
     ) -> Result<Option<Stored>, StoreError> {
-        let conn = self.conn().await?;
-        read_current(conn, res_type, id).await
+        let mut conn = self.conn().await?;
+        read_current(&mut conn, res_type, id).await
     }
 
     /// The current versions of many ids of one type (for bulk import).
@@ -198,7 +218,7 @@ impl WriteTx<'_> {
         res_type: &str,
         ids: &[&str],
     ) -> Result<Vec<Stored>, StoreError> {
-        let conn = self.conn().await?;
+        let mut conn = self.conn().await?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_INSERT) {
             let placeholders: Vec<String> =
@@ -208,13 +228,9 @@ impl WriteTx<'_> {
                  WHERE res_type = $1 AND superseded_seq IS NULL AND res_id IN ({})",
                 placeholders.join(",")
             );
-            let mut q = sqlx::query(&sql).bind(res_type);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                out.push(Stored::from_row(&row)?);
-            }
+            let mut args = vec![ConnArg::S(res_type.to_string())];
+            args.extend(chunk.iter().map(|i| ConnArg::S(i.to_string())));
+            out.extend(conn.fetch_stored(&sql, &args).await?);
         }
         Ok(out)
     }
@@ -233,11 +249,12 @@ impl WriteTx<'_> {
         self.next_seq += 1;
         let version = previous.map_or(1, |p| p.version + 1);
         if let Some(prev) = previous {
-            self.flush().await?;
-            sqlx::query("UPDATE resource_version SET superseded_seq = $1 WHERE seq = $2")
-                .bind(seq)
-                .bind(prev.seq)
-                .execute(&mut *self.tx)
+            self.conn()
+                .await?
+                .execute(
+                    "UPDATE resource_version SET superseded_seq = $1 WHERE seq = $2",
+                    &[ConnArg::I(seq), ConnArg::I(prev.seq)],
+                )
                 .await?;
         }
         let content = match resource {
@@ -293,7 +310,10 @@ impl WriteTx<'_> {
             return Ok(());
         }
         let b = std::mem::take(&mut self.buffer);
-        let conn: &mut AnyConnection = &mut self.tx;
+        let conn: &mut AnyConnection = match &mut self.tx {
+            Tx::Any(t) => t,
+            Tx::Pg(t) => return copy_rows(t, &b).await,
+        };
         insert_rows(
             conn,
             "resource_version (seq, res_type, res_id, version, last_updated, deleted, content)",
@@ -362,7 +382,131 @@ impl WriteTx<'_> {
     /// Commits everything written. Dropping a WriteTx without committing rolls it back.
     pub async fn commit(mut self) -> Result<(), StoreError> {
         self.flush().await?;
-        self.tx.commit().await?;
+        match self.tx {
+            Tx::Any(t) => t.commit().await?,
+            Tx::Pg(t) => t.commit().await?,
+        }
         Ok(())
     }
+}
+
+fn copy_field(s: &str, out: &mut String) {
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// One COPY (text format) per table: PostgreSQL's bulk-load path.
+async fn copy_rows(tx: &mut Transaction<'static, Postgres>, b: &Buffer) -> Result<(), StoreError> {
+    async fn copy(
+        tx: &mut Transaction<'static, Postgres>,
+        statement: &str,
+        text: String,
+    ) -> Result<(), StoreError> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let mut c = tx.copy_in_raw(statement).await?;
+        c.send(text.into_bytes()).await?;
+        c.finish().await?;
+        Ok(())
+    }
+    let mut t = String::new();
+    for r in &b.versions {
+        t.push_str(&format!("{}\t", r.seq));
+        copy_field(&r.res_type, &mut t);
+        t.push('\t');
+        copy_field(&r.id, &mut t);
+        t.push_str(&format!(
+            "\t{}\t{}\t{}\t",
+            r.version, r.last_updated, r.deleted
+        ));
+        match &r.content {
+            Some(c) => copy_field(c, &mut t),
+            None => t.push_str("\\N"),
+        }
+        t.push('\n');
+    }
+    copy(tx, "COPY resource_version (seq, res_type, res_id, version, last_updated, deleted, content) FROM STDIN", t).await?;
+    let five = |rows: &mut dyn Iterator<Item = (i64, &str, &str, String, String)>| {
+        let mut t = String::new();
+        for (seq, ty, p, a, c) in rows {
+            t.push_str(&format!("{seq}\t"));
+            copy_field(ty, &mut t);
+            t.push('\t');
+            copy_field(p, &mut t);
+            t.push('\t');
+            copy_field(&a, &mut t);
+            t.push('\t');
+            copy_field(&c, &mut t);
+            t.push('\n');
+        }
+        t
+    };
+    let tokens = five(
+        &mut b
+            .tokens
+            .iter()
+            .map(|(s, t, p, sy, c)| (*s, t.as_str(), *p, sy.clone(), c.clone())),
+    );
+    copy(
+        tx,
+        "COPY idx_token (seq, res_type, param, system, code) FROM STDIN",
+        tokens,
+    )
+    .await?;
+    let strings = five(
+        &mut b
+            .strings
+            .iter()
+            .map(|(s, t, p, v, e)| (*s, t.as_str(), *p, v.clone(), e.clone())),
+    );
+    copy(
+        tx,
+        "COPY idx_string (seq, res_type, param, value, exact) FROM STDIN",
+        strings,
+    )
+    .await?;
+    let dates = five(
+        &mut b
+            .dates
+            .iter()
+            .map(|(s, t, p, lo, hi)| (*s, t.as_str(), *p, lo.to_string(), hi.to_string())),
+    );
+    copy(
+        tx,
+        "COPY idx_date (seq, res_type, param, lo, hi) FROM STDIN",
+        dates,
+    )
+    .await?;
+    let mut t = String::new();
+    for (s, ty, p, tg) in &b.refs {
+        t.push_str(&format!("{s}\t"));
+        copy_field(ty, &mut t);
+        t.push('\t');
+        copy_field(p, &mut t);
+        t.push('\t');
+        copy_field(tg, &mut t);
+        t.push('\n');
+    }
+    copy(
+        tx,
+        "COPY idx_reference (seq, res_type, param, target) FROM STDIN",
+        t,
+    )
+    .await?;
+    let mut t = String::new();
+    for (s, pid) in &b.compartments {
+        t.push_str(&format!("{s}\t"));
+        copy_field(pid, &mut t);
+        t.push('\n');
+    }
+    copy(tx, "COPY compartment (seq, patient_id) FROM STDIN", t).await?;
+    Ok(())
 }

@@ -1,0 +1,133 @@
+//! The connection the store reads and writes through: the dialect-neutral pool's
+//! (`sqlx::Any`), or — inside a PostgreSQL write transaction — the native one, which can
+//! also bulk-load with COPY. The same SQL text runs on both.
+
+use sqlx::any::AnyRow;
+use sqlx::postgres::PgRow;
+use sqlx::{AnyConnection, PgConnection, Row};
+
+use super::{StoreError, Stored};
+
+/// A bind value.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    I(i64),
+    S(String),
+    OptS(Option<String>),
+}
+
+/// A connection to run store SQL on.
+pub enum Conn<'c> {
+    Any(&'c mut AnyConnection),
+    Pg(&'c mut PgConnection),
+}
+
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::I(i) => q.bind(*i),
+                Arg::S(s) => q.bind(s.as_str()),
+                Arg::OptS(s) => q.bind(s.as_deref()),
+            };
+        }
+        q
+    }};
+}
+
+fn stored_from_pg(row: &PgRow) -> Result<Stored, sqlx::Error> {
+    Ok(Stored {
+        seq: row.try_get("seq")?,
+        res_type: row.try_get("res_type")?,
+        id: row.try_get("res_id")?,
+        version: row.try_get("version")?,
+        last_updated: row.try_get("last_updated")?,
+        deleted: row.try_get::<i64, _>("deleted")? != 0,
+        content: row.try_get("content")?,
+    })
+}
+
+fn stored_from_any(row: &AnyRow) -> Result<Stored, sqlx::Error> {
+    Stored::from_row(row)
+}
+
+impl Conn<'_> {
+    /// Rows of `resource_version` columns.
+    pub async fn fetch_stored(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<Vec<Stored>, StoreError> {
+        Ok(match self {
+            Conn::Any(c) => bind_all!(sqlx::query::<sqlx::Any>(sql), args)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(stored_from_any)
+                .collect::<Result<_, _>>()?,
+            Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(stored_from_pg)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// One integer column of one row.
+    pub async fn fetch_i64(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+        column: &str,
+    ) -> Result<i64, StoreError> {
+        Ok(match self {
+            Conn::Any(c) => bind_all!(sqlx::query::<sqlx::Any>(sql), args)
+                .fetch_one(&mut **c)
+                .await?
+                .try_get(column)?,
+            Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
+                .fetch_one(&mut **c)
+                .await?
+                .try_get(column)?,
+        })
+    }
+
+    /// One text column of every row.
+    pub async fn fetch_strings(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+        column: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(match self {
+            Conn::Any(c) => bind_all!(sqlx::query::<sqlx::Any>(sql), args)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(|r| r.try_get(column))
+                .collect::<Result<_, _>>()?,
+            Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(|r| r.try_get(column))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Runs a statement.
+    pub async fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        Ok(match self {
+            Conn::Any(c) => bind_all!(sqlx::query::<sqlx::Any>(sql), args)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+            Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
+                .execute(&mut **c)
+                .await?
+                .rows_affected(),
+        })
+    }
+}
