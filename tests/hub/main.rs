@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod care;
 mod crud;
 mod demo;
 mod examples;

@@ -6,9 +6,11 @@
 //! - [`api`]: the HTTP surface (`/fhir`), a thin layer over engine and store;
 //! - [`import`]: loading files and the demo region through the engine.
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod engine;
 pub mod import;
+pub mod report;
 pub mod store;

@@ -136,6 +136,15 @@ enum AdminCommand {
 enum AuditCommand {
     /// Check the audit trail's hash chain: any changed or removed row is reported.
     Verify,
+    /// The patient access report: who viewed or changed the record, when, from which
+    /// organisation and why.
+    Report {
+        #[arg(long)]
+        patient: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List audit events, newest first, as JSON lines.
     List {
         #[arg(long)]
@@ -286,6 +295,15 @@ async fn main() -> Result<()> {
                     }
                     Err(br) => Err(anyhow::anyhow!("audit trail broken: {br}")),
                 },
+                AuditCommand::Report { patient, json } => {
+                    let rep = careshare_hub::report::access_report(&store, &patient).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&rep.to_json())?);
+                    } else {
+                        print!("{}", rep.to_text());
+                    }
+                    Ok(())
+                }
                 AuditCommand::List {
                     patient,
                     user,

@@ -103,7 +103,10 @@ fn links(subject: &Subject, patient: &PatientFacts) -> Vec<(Basis, Window)> {
         if ep.teams.iter().any(|t| subject.in_team(t)) {
             out.push((Basis::CaseloadTeam, ep.window));
         }
-        if ep.managing_organization.as_deref() == Some(org) {
+        // An episode that names its teams is those teams' caseload only: a nurse sees her
+        // own team's patients, not every team's of her trust. An episode with no team is
+        // the managing organisation's.
+        if ep.teams.is_empty() && ep.managing_organization.as_deref() == Some(org) {
             out.push((Basis::CaseloadOrganisation, ep.window));
         }
     }

@@ -20,7 +20,7 @@
 //! | caseload (team) | an active EpisodeOfCare lists one of the person's teams |
 //! | care team | the patient's active CareTeam includes the person (their PractitionerRole or Practitioner), one of their teams, or their organisation |
 //! | GP registration | the patient's `generalPractitioner` is the person's practice (or the person) |
-//! | caseload (organisation) | an active EpisodeOfCare is managed by the person's organisation |
+//! | caseload (organisation) | an active EpisodeOfCare that names no team is managed by the person's organisation (an episode that names teams links only those teams) |
 //! | hospital encounter | hospital clinicians only: the patient is with their hospital now (an Encounter that is arrived, triaged, in progress or on leave, provided by their organisation) |
 //! | break-glass | the person holds an unexpired emergency grant for the patient |
 //!

@@ -58,7 +58,7 @@ fn tokens_json(t: &Tokens) -> Response {
 
 /// Parses a JSON request body, refusing it with an OperationOutcome that names the problem
 /// (never the body, which may hold a passphrase).
-fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not the expected JSON object ({} at line {} column {})",

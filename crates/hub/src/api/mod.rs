@@ -2,6 +2,7 @@
 
 mod auth;
 mod capability;
+mod care;
 mod error;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/{ty}/{id}/_history", get(history_instance))
         .route("/fhir/{ty}/{id}/_history/{vid}", get(vread))
         .merge(auth::routes())
+        .merge(care::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -156,3 +156,31 @@ fn links_follow_the_clock() {
         ),
     ]);
 }
+
+/// An episode that names a team is that team's caseload only: another team of the same
+/// organisation does not see it; an episode that names no team is the organisation's.
+#[test]
+fn a_teams_caseload_is_not_the_whole_organisations() {
+    let s = subject(Role::DistrictNurse);
+    let t = now();
+    let patient = patient_json(None);
+    let other_team = [episode(
+        "active",
+        Some("team-other"),
+        Some(&s.organization_id),
+        serde_json::Value::Null,
+    )];
+    let facts = PatientFacts::from_resources(&patient, &other_team).unwrap();
+    assert_eq!(relationship(&s, &facts, &[], t), None);
+    let no_team = [episode(
+        "active",
+        None,
+        Some(&s.organization_id),
+        serde_json::Value::Null,
+    )];
+    let facts = PatientFacts::from_resources(&patient, &no_team).unwrap();
+    assert_eq!(
+        relationship(&s, &facts, &[], t),
+        Some(Basis::CaseloadOrganisation)
+    );
+}

@@ -1,0 +1,256 @@
+//! Access to patients on a demo region: care relationships, break-glass with its review,
+//! and the patient access report.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::harness::{diagnostics, json_of, run_cli, run_cli_env, Backend, Hub, TestDb};
+
+const DEMO_PASSPHRASE: &str = "careshare-demo-2026";
+
+struct Api<'h> {
+    hub: &'h Hub,
+    root: String,
+}
+
+impl<'h> Api<'h> {
+    fn new(hub: &'h Hub) -> Api<'h> {
+        Api {
+            hub,
+            root: hub.base.trim_end_matches("/fhir").to_string(),
+        }
+    }
+
+    async fn token(&self, user: &str) -> String {
+        let r = self
+            .hub
+            .client
+            .post(format!("{}/auth/token", self.root))
+            .json(&json!({"username": user, "passphrase": DEMO_PASSPHRASE}))
+            .send()
+            .await
+            .unwrap();
+        let (s, b) = json_of(r).await;
+        assert_eq!(s, StatusCode::OK, "{user}: {b}");
+        b["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        json_of(
+            self.hub
+                .client
+                .get(format!("{}{path}", self.root))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        json_of(
+            self.hub
+                .client
+                .post(format!("{}{path}", self.root))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+fn refs(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["reference"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn care_access(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let out = run_cli(&db, &["demo-region", "--patients", "24", "--seed", "9"]);
+    assert!(
+        out.contains("nurse.amy.khan"),
+        "demo sign-ins are printed: {out}"
+    );
+    let hub = Hub::start_on(db);
+    let api = Api::new(&hub);
+    let nurse = api.token("nurse.amy.khan").await;
+
+    // Her teams and caseload, worked out independently from the FHIR data.
+    let (_, me) = api.get(&nurse, "/auth/whoami").await;
+    let role = me["practitioner_role"].as_str().unwrap().to_string();
+    let teams: Vec<String> = hub
+        .search_all(&format!("CareTeam?participant={role}"))
+        .await
+        .iter()
+        .map(|t| format!("CareTeam/{}", t["id"].as_str().unwrap()))
+        .collect();
+    assert!(!teams.is_empty());
+    let caseload: Vec<String> = hub
+        .search_all("EpisodeOfCare?status=active&_count=100")
+        .await
+        .iter()
+        .filter(|e| refs(e, "team").iter().any(|t| teams.contains(t)))
+        .map(|e| {
+            e["patient"]["reference"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("Patient/")
+                .to_string()
+        })
+        .collect();
+    assert!(caseload.len() >= 2, "{caseload:?}");
+
+    // The hub agrees, patient by patient.
+    let mut outside = None;
+    for p in hub.search_all("Patient?_count=100").await {
+        let id = p["id"].as_str().unwrap();
+        let (s, a) = api
+            .get(&nurse, &format!("/careshare/patients/{id}/access"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        let on_caseload = caseload.iter().any(|c| c == id);
+        assert_eq!(a["visible"], json!(on_caseload), "{id}: {a}");
+        if on_caseload {
+            assert_eq!(a["basis"], "caseload-team", "{a}");
+        } else if outside.is_none() && a["objection_to_sharing"] == false {
+            outside = Some(id.to_string());
+        }
+    }
+    let outside = outside.expect("a patient outside her caseload");
+
+    // Break-glass: a reason is required; then time-limited access, flagged for review.
+    let (s, oo) = api
+        .post(
+            &nurse,
+            "/careshare/break-glass",
+            json!({"patient": outside, "reason": "urgent"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{oo}");
+    assert!(diagnostics(&oo).contains("reason"), "{oo}");
+    let reason = "Covering for a colleague: patient called with chest pain";
+    let (s, g) = api
+        .post(
+            &nurse,
+            "/careshare/break-glass",
+            json!({"patient": format!("Patient/{outside}"), "reason": reason}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    assert_eq!(g["flagged_for_review"], true);
+    let (_, a) = api
+        .get(&nurse, &format!("/careshare/patients/{outside}/access"))
+        .await;
+    assert_eq!(
+        (a["visible"].clone(), a["basis"].clone()),
+        (json!(true), json!("break-glass")),
+        "{a}"
+    );
+    let granted = chrono::DateTime::parse_from_rfc3339(g["granted_at"].as_str().unwrap()).unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(g["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (until - granted).num_hours(),
+        4,
+        "the default grant lasts four hours"
+    );
+
+    // A social worker may not break the glass; the privacy officer reviews.
+    let sw = api.token("sw.claire.dawson").await;
+    let (s, _) = api
+        .post(
+            &sw,
+            "/careshare/break-glass",
+            json!({"patient": outside, "reason": reason}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api
+        .get(&nurse, "/careshare/break-glass?unreviewed=true")
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "only the privacy officer lists grants"
+    );
+    let po = api.token("privacy.margaret.ellis").await;
+    let (s, list) = api.get(&po, "/careshare/break-glass?unreviewed=true").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let grants = list["grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0]["user"], "nurse.amy.khan");
+    assert_eq!(grants[0]["reason"], reason);
+    let id = grants[0]["grant_id"].as_str().unwrap();
+    let (s, b) = api
+        .post(
+            &po,
+            &format!("/careshare/break-glass/{id}/review"),
+            json!({"outcome": "appropriate: covering rota confirmed"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = api
+        .post(
+            &po,
+            &format!("/careshare/break-glass/{id}/review"),
+            json!({"outcome": "again"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list) = api.get(&po, "/careshare/break-glass?unreviewed=true").await;
+    assert!(list["grants"].as_array().unwrap().is_empty());
+
+    // The access report names who, from where, and why.
+    let (s, rep) = api
+        .get(&po, &format!("/careshare/access-report?patient={outside}"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rep}");
+    let events = rep["events"].as_array().unwrap();
+    let btg: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "break-glass")
+        .collect();
+    assert_eq!(btg.len(), 3, "two refused requests and one grant: {rep}");
+    let allowed = btg.iter().find(|e| e["outcome"] == "allowed").unwrap();
+    assert_eq!(allowed["who"], "nurse.amy.khan");
+    assert_eq!(allowed["purpose"], "emergency access (break the glass)");
+    assert!(
+        allowed["organisation"]
+            .as_str()
+            .is_some_and(|o| !o.is_empty()),
+        "{allowed}"
+    );
+    assert!(allowed["detail"].as_str().unwrap().contains(reason));
+    let (s, _) = api
+        .get(
+            &nurse,
+            &format!("/careshare/access-report?patient={outside}"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (ok, text, err) = run_cli_env(&hub.db, &["audit", "report", "--patient", &outside], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("nurse.amy.khan") && text.contains("break the glass"),
+        "{text}"
+    );
+    assert!(run_cli_env(&hub.db, &["audit", "verify"], &[]).0);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn care_access_on_sqlite() {
+    care_access(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn care_access_on_postgres() {
+    care_access(Backend::Postgres).await;
+}
