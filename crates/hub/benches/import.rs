@@ -210,11 +210,18 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         println!("import benchmark: demo region of {patients} patients");
+        // CARESHARE_BENCH_STORES=sqlite or =postgres runs one store only.
+        let stores = std::env::var("CARESHARE_BENCH_STORES").unwrap_or_default();
         let dir = tempfile::tempdir().expect("temp dir");
-        let a = format!("sqlite://{}", dir.path().join("import.sqlite").display());
-        let b = format!("sqlite://{}", dir.path().join("raw.sqlite").display());
-        let f = run("SQLite", &a, &b, &region, patients).await;
-        report("SQLite", "prepared INSERT", &f);
+        if stores.is_empty() || stores.contains("sqlite") {
+            let a = format!("sqlite://{}", dir.path().join("import.sqlite").display());
+            let b = format!("sqlite://{}", dir.path().join("raw.sqlite").display());
+            let f = run("SQLite", &a, &b, &region, patients).await;
+            report("SQLite", "prepared INSERT", &f);
+        }
+        if !(stores.is_empty() || stores.contains("postgres")) {
+            return;
+        }
 
         let admin = std::env::var("CARESHARE_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".to_string());

@@ -120,6 +120,12 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
+                    if dialect == Dialect::Postgres {
+                        use sqlx::Executor;
+                        // See the native pool below: plan for the tables as they are now.
+                        conn.execute("SET plan_cache_mode = force_custom_plan")
+                            .await?;
+                    }
                     if dialect == Dialect::Sqlite {
                         // WAL lets readers proceed while the single writer commits.
                         use sqlx::Executor;
@@ -150,6 +156,17 @@ impl Store {
                 PgPoolOptions::new()
                     .max_connections(2)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            // A bulk load grows tables faster than statistics follow: plan
+                            // each lookup for the table as it is now, not as it was when
+                            // the statement was first prepared.
+                            conn.execute("SET plan_cache_mode = force_custom_plan")
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .connect(&url)
                     .await?,
             ),

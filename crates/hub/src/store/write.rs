@@ -81,7 +81,7 @@ enum Arg<'v> {
     OptS(Option<&'v str>),
 }
 
-/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bind-parameter limits.
+/// Rows per multi-row INSERT (SQLite): well under its bind-parameter limit.
 const ROWS_PER_INSERT: usize = 400;
 
 async fn insert_rows<'v>(
@@ -93,19 +93,18 @@ async fn insert_rows<'v>(
     let rows: Vec<Vec<Arg<'v>>> = rows.collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut sql = format!("INSERT INTO {table_and_columns} VALUES ");
-        let mut n = 0;
         for (i, _) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(',');
             }
             sql.push('(');
+            // Positional `?` placeholders: SQLite looks a numbered or named parameter up by
+            // scanning the statement's parameter list, which is quadratic for wide batches.
             for c in 0..width {
                 if c > 0 {
                     sql.push(',');
                 }
-                n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                sql.push('?');
             }
             sql.push(')');
         }
