@@ -201,3 +201,7 @@ pub const LOINC_NOTE: &str = "34109-9";
 pub fn meta_source(organization_id: &str) -> String {
     format!("Organization/{organization_id}")
 }
+
+/// Careshare's kinds of organisation (`Organization.type`): `hospital`, `gp-practice`,
+/// `community-health`, `social-care`, `region`. The access policy reads `social-care`.
+pub const ORG_KIND_SYSTEM: &str = "https://careshare.example.org/fhir/CodeSystem/organization-kind";

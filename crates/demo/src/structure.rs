@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use crate::conventions::{
-    ODS_CODE_SYSTEM, SNOMED, STAFF_NUMBER_SYSTEM, STAFF_ROLE_SYSTEM, TEAM_KIND_SYSTEM,
-    TEAM_KIND_TEAM, USERNAME_SYSTEM,
+    ODS_CODE_SYSTEM, ORG_KIND_SYSTEM, SNOMED, STAFF_NUMBER_SYSTEM, STAFF_ROLE_SYSTEM,
+    TEAM_KIND_SYSTEM, TEAM_KIND_TEAM, USERNAME_SYSTEM,
 };
 use crate::fhir::{coding, concept, reference, reference_display};
 
@@ -643,17 +643,32 @@ pub(crate) fn org(id: &str) -> Option<&'static OrgDef> {
     ORGANISATIONS.iter().find(|o| o.id == id)
 }
 
+/// The organisation's kind in Careshare's own terms (the access policy treats records
+/// written by a social care organisation differently).
+fn careshare_kind(id: &str) -> (&'static str, &'static str) {
+    match id {
+        ORG_HOSPITAL => ("hospital", "Acute hospital trust"),
+        ORG_COMMUNITY => ("community-health", "Community health trust"),
+        ORG_COUNCIL => ("social-care", "Adult social care"),
+        ORG_ICB => ("region", "Regional body"),
+        _ => ("gp-practice", "GP practice"),
+    }
+}
+
 fn organization_resource(o: &OrgDef) -> Value {
     obj! {
         "resourceType": "Organization",
         "id": o.id,
         "identifier": vec![obj!{ "system": ODS_CODE_SYSTEM, "value": o.ods }] ,
         "active": true,
-        "type": vec![concept(
-            "http://terminology.hl7.org/CodeSystem/organization-type",
-            o.kind.0,
-            o.kind.1,
-        )] ,
+        "type": vec![
+            concept(
+                "http://terminology.hl7.org/CodeSystem/organization-type",
+                o.kind.0,
+                o.kind.1,
+            ),
+            concept(ORG_KIND_SYSTEM, careshare_kind(o.id).0, careshare_kind(o.id).1),
+        ] ,
         "name": o.name,
         "telecom": vec![obj!{ "system": "phone", "value": o.phone, "use": "work" }] ,
         "address": vec![obj!{

@@ -777,3 +777,24 @@ fn sensitive_entries_objections_and_caseload_shapes() {
     }
     assert_eq!(tasks_due_today.len(), 2, "both teams have tasks due today");
 }
+
+/// The access policy reads which organisations are social care from `Organization.type`.
+#[test]
+fn organisations_say_what_kind_they_are() {
+    use careshare_policy::OrgIndex;
+    let region = careshare_demo::Region::new(careshare_demo::RegionConfig::new(
+        1,
+        1,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+    ))
+    .unwrap();
+    let structure = region.structure();
+    let orgs: Vec<&serde_json::Value> = structure
+        .iter()
+        .filter(|r| r["resourceType"] == "Organization")
+        .collect();
+    let index = OrgIndex::from_organizations(orgs.iter().copied());
+    assert!(index.is_social_care(careshare_demo::ORG_COUNCIL));
+    assert!(!index.is_social_care(careshare_demo::ORG_HOSPITAL));
+    assert!(!index.is_social_care(careshare_demo::ORG_COMMUNITY));
+}
