@@ -156,6 +156,19 @@ fn chain_hash(prev: &str, seq: i64, content: &str) -> String {
 
 /// Appends a record to the trail and returns its AuditEvent.
 pub async fn append(store: &Store, record: &Record, now: i64) -> Result<Value, StoreError> {
+    let mut events = append_many(store, std::slice::from_ref(record), now).await?;
+    Ok(events.pop().unwrap_or(Value::Null))
+}
+
+/// Appends records in one transaction (in order) and returns their AuditEvents.
+pub async fn append_many(
+    store: &Store,
+    records: &[Record],
+    now: i64,
+) -> Result<Vec<Value>, StoreError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
     let _guard = store.audit_lock().await;
     let mut tx = store.pool().begin().await?;
     if store.dialect() == crate::store::Dialect::Postgres {
@@ -166,35 +179,38 @@ pub async fn append(store: &Store, record: &Record, now: i64) -> Result<Value, S
     let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *tx)
         .await?;
-    let (seq, prev) = match last {
-        Some(r) => (
-            r.try_get::<i64, _>("seq")? + 1,
-            r.try_get::<String, _>("hash")?,
-        ),
-        None => (1, GENESIS.to_string()),
+    let (mut seq, mut prev) = match last {
+        Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+        None => (0, GENESIS.to_string()),
     };
-    let event = record.to_audit_event(&format!("audit-{seq}"), now);
-    let content =
-        serde_json::to_string(&event).map_err(|e| StoreError::Corrupt("AuditEvent".into(), e))?;
-    let hash = chain_hash(&prev, seq, &content);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, recorded, username, patient_id, action, outcome, purpose, content, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(now)
-    .bind(record.username.as_deref())
-    .bind(record.patient_id.as_deref())
-    .bind(record.action.code())
-    .bind(if record.failure.is_some() { "failure" } else { "success" })
-    .bind(record.purpose.as_deref())
-    .bind(&content)
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut *tx)
-    .await?;
+    let mut events = Vec::with_capacity(records.len());
+    for record in records {
+        seq += 1;
+        let event = record.to_audit_event(&format!("audit-{seq}"), now);
+        let content = serde_json::to_string(&event)
+            .map_err(|e| StoreError::Corrupt("AuditEvent".into(), e))?;
+        let hash = chain_hash(&prev, seq, &content);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, recorded, username, patient_id, action, outcome, purpose, content, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(seq)
+        .bind(now)
+        .bind(record.username.as_deref())
+        .bind(record.patient_id.as_deref())
+        .bind(record.action.code())
+        .bind(if record.failure.is_some() { "failure" } else { "success" })
+        .bind(record.purpose.as_deref())
+        .bind(&content)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        prev = hash;
+        events.push(event);
+    }
     tx.commit().await?;
-    Ok(event)
+    Ok(events)
 }
 
 /// A break in the chain.

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 pub use error::ApiError;
 
+use crate::audit::{self, Action, Record};
 use crate::engine::{self, query_pairs, IdMode, Outcome, WriteStatus};
 use crate::store::{self, Conn, HistoryScope, Page, Store, Stored};
 
@@ -43,8 +44,9 @@ pub struct AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/fhir/metadata", get(metadata))
+    // Everything under /fhir but the CapabilityStatement needs a signed-in caller and is
+    // audited (see `gate`).
+    let fhir = Router::new()
         .route("/fhir", axum::routing::post(bundle))
         .route("/fhir/", axum::routing::post(bundle))
         .route("/fhir/_history", get(history_system))
@@ -56,12 +58,114 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/{ty}/{id}", get(read).put(update).delete(delete))
         .route("/fhir/{ty}/{id}/_history", get(history_instance))
         .route("/fhir/{ty}/{id}/_history/{vid}", get(vread))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate));
+    Router::new()
+        .route("/fhir/metadata", get(metadata))
+        .merge(fhir)
         .merge(auth::routes())
         .merge(care::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// What a FHIR handler tells the audit trail about a successful request.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    pub action: Option<Action>,
+    /// Patients whose records were returned or written.
+    pub patients: Vec<String>,
+}
+
+impl AuditNote {
+    fn new(action: Action, resources: &[&Value]) -> AuditNote {
+        let mut patients: Vec<String> = resources
+            .iter()
+            .flat_map(|r| careshare_fhir::search::patient_compartment(r))
+            .collect();
+        patients.sort();
+        patients.dedup();
+        AuditNote {
+            action: Some(action),
+            patients,
+        }
+    }
+
+    fn attach(self, mut r: Response) -> Response {
+        r.extensions_mut().insert(self);
+        r
+    }
+}
+
+fn parsed(s: &Stored) -> Option<Value> {
+    s.content
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+}
+
+/// Requires a signed-in caller for the request, and records it in the audit trail: one
+/// AuditEvent per patient whose record was returned or written (or one without a patient),
+/// refused requests included. If the audit trail cannot be written, the response is
+/// withheld.
+async fn gate(
+    State(state): State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let caller = match auth::caller(&state, req.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let method = req.method().clone();
+    let target = req
+        .uri()
+        .path()
+        .trim_start_matches("/fhir")
+        .trim_start_matches('/')
+        .to_string();
+    req.extensions_mut().insert(caller.clone());
+    let mut resp = next.run(req).await;
+    let note = resp
+        .extensions_mut()
+        .remove::<AuditNote>()
+        .unwrap_or_default();
+    let action = note.action.unwrap_or(match method {
+        axum::http::Method::GET => Action::Read,
+        axum::http::Method::PUT => Action::Update,
+        axum::http::Method::DELETE => Action::Delete,
+        _ => Action::Create,
+    });
+    let failure = (!resp.status().is_success()).then(|| format!("HTTP {}", resp.status().as_u16()));
+    let base = || {
+        let mut r = Record::new(action);
+        r.username = Some(caller.username.clone());
+        r.practitioner_role_id = Some(caller.practitioner_role_id.clone());
+        r.device_id = caller.device_id.clone();
+        r.purpose = Some("TREAT".into());
+        r.failure = failure.clone();
+        if !target.is_empty() {
+            r.entities.push(target.clone());
+        }
+        r
+    };
+    let records: Vec<Record> = if note.patients.is_empty() {
+        vec![base()]
+    } else {
+        note.patients
+            .iter()
+            .map(|p| {
+                let mut r = base();
+                r.patient_id = Some(p.clone());
+                r
+            })
+            .collect()
+    };
+    let now = chrono::Utc::now().timestamp_micros();
+    match audit::append_many(&state.store, &records, now).await {
+        Ok(_) => resp,
+        Err(e) => error::internal(&e).into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -231,6 +335,15 @@ fn write_response(base: &str, headers: &HeaderMap, o: &Outcome) -> Response {
         },
     };
     set_version_headers(&mut r, o.version, o.last_updated);
+    let action = match o.status {
+        WriteStatus::Created => Action::Create,
+        WriteStatus::Updated | WriteStatus::Unchanged => Action::Update,
+        WriteStatus::Deleted => Action::Delete,
+        WriteStatus::Existing | WriteStatus::Read => Action::Read,
+    };
+    let resources: Vec<&Value> = o.resource.iter().collect();
+    r.extensions_mut()
+        .insert(AuditNote::new(action, &resources));
     if matches!(o.status, WriteStatus::Created | WriteStatus::Updated) {
         if let Ok(v) = HeaderValue::from_str(&format!(
             "{base}/{}/{}/_history/{}",
@@ -258,10 +371,19 @@ async fn read(
     check_id(&id)?;
     let mut conn = state.store.reader().await?;
     match store::read_current(&mut Conn::Any(&mut conn), &ty, &id).await? {
-        Some(s) if !s.deleted => Ok(stored_response(&s)),
+        Some(s) if !s.deleted => Ok(read_response(&s)),
         Some(s) => Err(gone(&s)),
         None => Err(ApiError::not_found(format!("{ty}/{id} does not exist"))),
     }
+}
+
+/// A stored version as the answer to a read, noted for the audit trail.
+fn read_response(s: &Stored) -> Response {
+    let note = match parsed(s) {
+        Some(v) => AuditNote::new(Action::Read, &[&v]),
+        None => AuditNote::default(),
+    };
+    note.attach(stored_response(s))
 }
 
 fn gone(s: &Stored) -> ApiError {
@@ -296,7 +418,7 @@ async fn vread(
         .ok_or_else(|| ApiError::bad_request(format!("'{vid}' is not a version id")))?;
     let mut conn = state.store.reader().await?;
     match store::read_version(&mut Conn::Any(&mut conn), &ty, &id, version.0).await? {
-        Some(s) if !s.deleted => Ok(stored_response(&s)),
+        Some(s) if !s.deleted => Ok(read_response(&s)),
         Some(s) => Err(gone(&s)),
         None => Err(ApiError::not_found(format!(
             "{ty}/{id} has no version {vid}"
@@ -404,6 +526,12 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     check_type(&ty)?;
     check_id(&id)?;
+    let before = {
+        let mut conn = state.store.reader().await?;
+        store::read_current(&mut Conn::Any(&mut conn), &ty, &id)
+            .await?
+            .and_then(|s| parsed(&s))
+    };
     let o = engine::delete(&state.store, &ty, &id, if_match(&headers).as_deref()).await?;
     let mut r = json_response(
         StatusCode::OK,
@@ -413,7 +541,8 @@ async fn delete(
         ))]),
     );
     set_version_headers(&mut r, o.version, o.last_updated);
-    Ok(r)
+    let resources: Vec<&Value> = before.iter().collect();
+    Ok(AuditNote::new(Action::Delete, &resources).attach(r))
 }
 
 fn search_request(ty: &str, query: Option<String>) -> Result<SearchRequest, ApiError> {
@@ -454,10 +583,17 @@ async fn search_type(
     let mut conn = state.store.reader().await?;
     let page = store::search(&mut Conn::Any(&mut conn), &req).await?;
     let base = base_url(&state, &headers);
-    Ok(json_response(
+    let returned: Vec<Value> = page
+        .entries
+        .iter()
+        .chain(page.included.iter())
+        .filter_map(parsed)
+        .collect();
+    let note = AuditNote::new(Action::Search, &returned.iter().collect::<Vec<_>>());
+    Ok(note.attach(json_response(
         StatusCode::OK,
         &searchset(&base, &ty, &req, &page),
-    ))
+    )))
 }
 
 fn searchset(base: &str, ty: &str, req: &SearchRequest, page: &Page) -> Value {
@@ -604,12 +740,14 @@ async fn history(
             e
         })
         .collect();
+    let returned: Vec<Value> = page.entries.iter().filter_map(parsed).collect();
+    let note = AuditNote::new(Action::Read, &returned.iter().collect::<Vec<_>>());
     let mut b =
         json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links});
     if !entries.is_empty() {
         b["entry"] = Value::Array(entries);
     }
-    Ok(json_response(StatusCode::OK, &b))
+    Ok(note.attach(json_response(StatusCode::OK, &b)))
 }
 
 async fn history_instance(
@@ -709,13 +847,19 @@ async fn bundle(
         BundleType::Transaction => {
             let outcomes = engine::transaction(&state.store, bundle, IdMode::Server).await?;
             let entries: Vec<Value> = outcomes.iter().map(entry_response).collect();
-            Ok(json_response(
+            let written: Vec<&Value> = outcomes.iter().filter_map(|o| o.resource.as_ref()).collect();
+            Ok(AuditNote::new(Action::Create, &written).attach(json_response(
                 StatusCode::OK,
                 &json!({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}),
-            ))
+            )))
         }
         BundleType::Batch => {
             let results = engine::batch(&state.store, bundle, IdMode::Server).await;
+            let written: Vec<Value> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().and_then(|o| o.resource.clone()))
+                .collect();
+            let note = AuditNote::new(Action::Create, &written.iter().collect::<Vec<_>>());
             let entries: Vec<Value> = results
                 .into_iter()
                 .map(|r| match r {
@@ -729,10 +873,10 @@ async fn bundle(
                     }
                 })
                 .collect();
-            Ok(json_response(
+            Ok(note.attach(json_response(
                 StatusCode::OK,
                 &json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries}),
-            ))
+            )))
         }
         other => Err(ApiError::bad_request(format!(
             "POST /fhir takes a transaction or batch Bundle, not {other:?} (store other Bundles with POST /fhir/Bundle)"
