@@ -3,9 +3,11 @@ according to the `fhir.resources` (4.0.1) models, and so are the hub's own Bundl
 CapabilityStatement and OperationOutcomes.
 
 Usage: python validate.py BASE_URL   (e.g. http://127.0.0.1:8080/fhir)
+Signs in as CARESHARE_VALIDATE_USER with CARESHARE_VALIDATE_PASSPHRASE.
 """
 
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -13,8 +15,27 @@ import urllib.request
 from fhir.resources import construct_fhir_element
 
 
+TOKEN = None
+
+
+def sign_in(base):
+    global TOKEN
+    body = json.dumps({
+        "username": os.environ["CARESHARE_VALIDATE_USER"],
+        "passphrase": os.environ["CARESHARE_VALIDATE_PASSPHRASE"],
+    }).encode()
+    root = base[: -len("/fhir")] if base.endswith("/fhir") else base
+    req = urllib.request.Request(f"{root}/auth/token", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        TOKEN = json.load(r)["access_token"]
+
+
 def get(url):
-    req = urllib.request.Request(url, headers={"Accept": "application/fhir+json"})
+    headers = {"Accept": "application/fhir+json"}
+    if TOKEN:
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    req = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(req) as r:
             return r.status, json.load(r)
@@ -33,6 +54,7 @@ def check(resource, where, failures):
 
 def main():
     base = sys.argv[1].rstrip("/")
+    sign_in(base)
     failures = []
     passed = 0
     status, cs = get(f"{base}/metadata")

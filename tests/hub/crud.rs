@@ -241,7 +241,8 @@ async fn oversize_post(hub: &Hub) -> String {
         .to_string();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let request = format!(
-        "POST /fhir/Patient HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n",
+        "POST /fhir/Patient HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n",
+        hub.token,
         33 * 1024 * 1024
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -256,3 +257,61 @@ async fn oversize_post(hub: &Hub) -> String {
     .unwrap();
     line
 }
+
+async fn every_fhir_request_needs_a_caller_and_is_audited(hub: &Hub) {
+    let anonymous = reqwest::Client::new();
+    let r = anonymous.get(hub.url("Patient")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let oo: serde_json::Value = r.json().await.unwrap();
+    assert!(diagnostics(&oo).contains("sign in"), "{oo}");
+    let r = anonymous.get(hub.url("metadata")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the CapabilityStatement is open"
+    );
+
+    let (_, p) = hub.post("Patient", &patient("Audited")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    hub.post(
+        "Observation",
+        &json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "pulse"}, "subject": {"reference": format!("Patient/{id}")}}),
+    )
+    .await;
+    hub.get(&format!("Patient/{id}")).await;
+    hub.get(&format!("Observation?patient={id}")).await;
+    hub.get("Patient/no-such-patient").await;
+    let (ok, out, err) = crate::harness::run_cli_env(
+        &hub.db,
+        &["audit", "list", "--patient", &id, "--limit", "50"],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let subtypes: Vec<&str> = events
+        .iter()
+        .map(|e| e["subtype"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subtypes,
+        ["search-type", "read", "create", "create"],
+        "newest first: {subtypes:?}"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["agent"][0]["who"]["display"] == crate::harness::TESTER));
+    assert!(events.iter().all(|e| e["outcome"] == "0"));
+    // A refused request is audited too.
+    let (_, out, _) = crate::harness::run_cli_env(&hub.db, &["audit", "list", "--limit", "1"], &[]);
+    let last: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(last["outcome"], "4", "{last}");
+    assert_eq!(
+        last["entity"][0]["what"]["reference"],
+        "Patient/no-such-patient"
+    );
+}
+both!(every_fhir_request_needs_a_caller_and_is_audited);

@@ -80,13 +80,18 @@ impl TestDb {
     }
 }
 
-/// A running hub.
+/// A running hub. `client` carries the bearer token of a signed-in test account.
 pub struct Hub {
     pub base: String,
     pub db: TestDb,
     child: Child,
     pub client: Client,
+    pub token: String,
 }
+
+/// The account every harness hub signs in as.
+pub const TESTER: &str = "tester";
+pub const TESTER_PASSPHRASE: &str = "a passphrase for the test account";
 
 /// Fast passphrase hashing for tests (production uses 600,000 iterations).
 pub const TEST_PBKDF2_ITERATIONS: &str = "1000";
@@ -165,11 +170,35 @@ impl Hub {
             .strip_prefix("Careshare hub listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from the hub: {line:?}"))
             .to_string();
+        let (ok, out, err) = run_cli_env(
+            &db,
+            &[
+                "admin",
+                "create-user",
+                "--username",
+                TESTER,
+                "--role-id",
+                "role-tester",
+            ],
+            &[("CARESHARE_PASSPHRASE", TESTER_PASSPHRASE)],
+        );
+        assert!(ok, "creating the test account: {out}{err}");
+        let token = sign_in_blocking(&base, TESTER, TESTER_PASSPHRASE);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let client = Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client");
         Hub {
             base,
             db,
             child,
-            client: Client::new(),
+            client,
+            token,
         }
     }
 
@@ -257,6 +286,29 @@ impl Hub {
             }
         }
     }
+}
+
+/// Signs in over HTTP without an async runtime (the harness starts hubs from sync code).
+fn sign_in_blocking(base: &str, user: &str, pass: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://").trim_end_matches("/fhir");
+    let body = serde_json::json!({"username": user, "passphrase": pass}).to_string();
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the hub");
+    write!(
+        stream,
+        "POST /auth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send sign-in");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read sign-in");
+    let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("sign-in answer ({e}): {response}"));
+    v["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
 }
 
 impl Drop for Hub {

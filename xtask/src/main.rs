@@ -270,15 +270,17 @@ fn fhir_validation() -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let db = format!("sqlite://{}", dir.join("hub.sqlite").display());
     let hub = hub_binary("debug");
-    run(Command::new(&hub).args([
-        "demo-region",
-        "--patients",
-        "40",
-        "--seed",
-        "11",
-        "--db",
-        &db,
-    ]))?;
+    run(Command::new(&hub)
+        .args([
+            "demo-region",
+            "--patients",
+            "40",
+            "--seed",
+            "11",
+            "--db",
+            &db,
+        ])
+        .env("CARESHARE_PBKDF2_ITERATIONS", "1000"))?;
     let running = RunningHub::start(&hub, &db, "127.0.0.1:0")?;
     eprintln!(
         "validating every resource served by {} with fhir.resources",
