@@ -314,10 +314,11 @@ fn demo(extra: &[String]) -> Result<()> {
     eprintln!("loading the demo region (500 patients; unchanged data is skipped on a second run)");
     run(Command::new(&hub).args(["demo-region", "--db", &db]))?;
     println!();
-    println!("Try:");
-    println!("  curl -s http://{listen}/fhir/metadata | head -c 300");
-    println!("  curl -s 'http://{listen}/fhir/Patient?family=a&_count=3'");
-    println!("  curl -s 'http://{listen}/fhir/Observation?code=http://loinc.org|8867-4&_sort=-_lastUpdated&_count=5'");
+    println!("Try (every request under /fhir but /fhir/metadata needs a token):");
+    println!("  H=http://{listen}");
+    println!("  TOKEN=$(curl -s -X POST $H/auth/token -H 'Content-Type: application/json' -d '{{\"username\":\"gp.sarah.holmes\",\"passphrase\":\"careshare-demo-2026\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')");
+    println!("  curl -s -H \"Authorization: Bearer $TOKEN\" \"$H/fhir/Patient?family=a&_count=3\"");
+    println!("  curl -s -H \"Authorization: Bearer $TOKEN\" \"$H/fhir/Observation?code=http://loinc.org|8867-4&_sort=-_lastUpdated&_count=5\"");
     println!("Stop with Ctrl-C.");
     println!();
     run(Command::new(&hub).args(["serve", "--db", &db, "--listen", &listen]))
