@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use careshare_hub::import::load_batches;
-use careshare_hub::store::Store;
+use careshare_hub::store::{copy_text, Store};
 use sqlx::{Connection, Row};
 
 const TABLES: &[(&str, &str, &str)] = &[
@@ -80,18 +80,6 @@ async fn raw_insert(store: &Store, data: &[(String, String, Vec<Vec<Cell>>)]) ->
     start.elapsed().as_secs_f64()
 }
 
-fn copy_escape(s: &str, out: &mut String) {
-    for ch in s.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// COPY on PostgreSQL (the text is prepared before the clock starts).
 async fn raw_copy(url: &str, data: &[(String, String, Vec<Vec<Cell>>)]) -> f64 {
     let payloads: Vec<(String, String)> = data
@@ -105,7 +93,7 @@ async fn raw_copy(url: &str, data: &[(String, String, Vec<Vec<Cell>>)]) -> f64 {
                     }
                     match c {
                         Cell::I(v) => text.push_str(&v.to_string()),
-                        Cell::S(s) => copy_escape(s, &mut text),
+                        Cell::S(s) => copy_text(s, &mut text),
                         Cell::Null => text.push_str("\\N"),
                     }
                 }

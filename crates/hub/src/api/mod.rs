@@ -433,16 +433,33 @@ async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_type(&ty)?;
-    let resource = read_body(&headers, body).await?;
-    if resource.get("resourceType").and_then(Value::as_str) != Some(ty.as_str()) {
-        return Err(resource_type_mismatch(&resource, &ty));
-    }
+    let resource = read_resource(&headers, body, &ty).await?;
     let if_none_exist = headers
         .get("if-none-exist")
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim_start_matches('?').to_string());
     let o = engine::create(&state.store, resource, if_none_exist.as_deref()).await?;
     Ok(write_response(&base_url(&state, &headers), &headers, &o))
+}
+
+/// Reads the body as a resource of the URL's type.
+async fn read_resource(headers: &HeaderMap, body: Body, ty: &str) -> Result<Value, ApiError> {
+    let resource = read_body(headers, body).await?;
+    if resource.get("resourceType").and_then(Value::as_str) != Some(ty) {
+        return Err(resource_type_mismatch(&resource, ty));
+    }
+    Ok(resource)
+}
+
+/// An update (by id or by criteria) and its answer.
+async fn put(
+    state: &AppState,
+    headers: &HeaderMap,
+    target: Target,
+    resource: Value,
+) -> Result<Response, ApiError> {
+    let o = engine::update(&state.store, target, resource, if_match(headers).as_deref()).await?;
+    Ok(write_response(&base_url(state, headers), headers, &o))
 }
 
 fn resource_type_mismatch(resource: &Value, ty: &str) -> ApiError {
@@ -469,22 +486,12 @@ async fn update(
 ) -> Result<Response, ApiError> {
     check_type(&ty)?;
     check_id(&id)?;
-    let resource = read_body(&headers, body).await?;
-    if resource.get("resourceType").and_then(Value::as_str) != Some(ty.as_str()) {
-        return Err(resource_type_mismatch(&resource, &ty));
-    }
+    let resource = read_resource(&headers, body, &ty).await?;
     let target = Target::Instance {
         resource_type: ty,
         id,
     };
-    let o = engine::update(
-        &state.store,
-        target,
-        resource,
-        if_match(&headers).as_deref(),
-    )
-    .await?;
-    Ok(write_response(&base_url(&state, &headers), &headers, &o))
+    put(&state, &headers, target, resource).await
 }
 
 async fn conditional_update(
@@ -501,22 +508,12 @@ async fn conditional_update(
             "PUT needs an id (Type/id) or search criteria (Type?criteria)",
         ));
     }
-    let resource = read_body(&headers, body).await?;
-    if resource.get("resourceType").and_then(Value::as_str) != Some(ty.as_str()) {
-        return Err(resource_type_mismatch(&resource, &ty));
-    }
+    let resource = read_resource(&headers, body, &ty).await?;
     let target = Target::Conditional {
         resource_type: ty,
         query,
     };
-    let o = engine::update(
-        &state.store,
-        target,
-        resource,
-        if_match(&headers).as_deref(),
-    )
-    .await?;
-    Ok(write_response(&base_url(&state, &headers), &headers, &o))
+    put(&state, &headers, target, resource).await
 }
 
 async fn delete(

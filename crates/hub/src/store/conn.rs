@@ -2,8 +2,6 @@
 //! (`sqlx::Any`), or — inside a PostgreSQL write transaction — the native one, which can
 //! also bulk-load with COPY. The same SQL text runs on both.
 
-use sqlx::any::AnyRow;
-use sqlx::postgres::PgRow;
 use sqlx::{AnyConnection, PgConnection, Row};
 
 use super::{StoreError, Stored};
@@ -36,22 +34,6 @@ macro_rules! bind_all {
     }};
 }
 
-fn stored_from_pg(row: &PgRow) -> Result<Stored, sqlx::Error> {
-    Ok(Stored {
-        seq: row.try_get("seq")?,
-        res_type: row.try_get("res_type")?,
-        id: row.try_get("res_id")?,
-        version: row.try_get("version")?,
-        last_updated: row.try_get("last_updated")?,
-        deleted: row.try_get::<i64, _>("deleted")? != 0,
-        content: row.try_get("content")?,
-    })
-}
-
-fn stored_from_any(row: &AnyRow) -> Result<Stored, sqlx::Error> {
-    Stored::from_row(row)
-}
-
 impl Conn<'_> {
     /// Rows of `resource_version` columns.
     pub async fn fetch_stored(
@@ -64,13 +46,13 @@ impl Conn<'_> {
                 .fetch_all(&mut **c)
                 .await?
                 .iter()
-                .map(stored_from_any)
+                .map(Stored::from_row)
                 .collect::<Result<_, _>>()?,
             Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
                 .fetch_all(&mut **c)
                 .await?
                 .iter()
-                .map(stored_from_pg)
+                .map(Stored::from_row)
                 .collect::<Result<_, _>>()?,
         })
     }

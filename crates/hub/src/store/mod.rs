@@ -14,12 +14,13 @@ mod write;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AnyPool, PgPool, Row};
 
 pub use conn::{Arg, Conn};
 use tokio::sync::Mutex;
+pub use write::copy_text;
 
 pub use search::{HistoryScope, Page};
 pub use write::{WriteTx, Written};
@@ -58,7 +59,14 @@ pub struct Stored {
 }
 
 impl Stored {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
+    /// Reads a row of the version columns, from either engine.
+    pub(crate) fn from_row<R>(row: &R) -> Result<Stored, sqlx::Error>
+    where
+        R: Row,
+        for<'c> &'c str: sqlx::ColumnIndex<R>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
         Ok(Stored {
             seq: row.try_get("seq")?,
             res_type: row.try_get("res_type")?,

@@ -389,7 +389,8 @@ impl WriteTx<'_> {
     }
 }
 
-fn copy_field(s: &str, out: &mut String) {
+/// Appends `s` escaped for PostgreSQL's COPY text format (backslash, tab, newline, return).
+pub fn copy_text(s: &str, out: &mut String) {
     for ch in s.chars() {
         match ch {
             '\\' => out.push_str("\\\\"),
@@ -419,15 +420,15 @@ async fn copy_rows(tx: &mut Transaction<'static, Postgres>, b: &Buffer) -> Resul
     let mut t = String::new();
     for r in &b.versions {
         t.push_str(&format!("{}\t", r.seq));
-        copy_field(&r.res_type, &mut t);
+        copy_text(&r.res_type, &mut t);
         t.push('\t');
-        copy_field(&r.id, &mut t);
+        copy_text(&r.id, &mut t);
         t.push_str(&format!(
             "\t{}\t{}\t{}\t",
             r.version, r.last_updated, r.deleted
         ));
         match &r.content {
-            Some(c) => copy_field(c, &mut t),
+            Some(c) => copy_text(c, &mut t),
             None => t.push_str("\\N"),
         }
         t.push('\n');
@@ -437,13 +438,13 @@ async fn copy_rows(tx: &mut Transaction<'static, Postgres>, b: &Buffer) -> Resul
         let mut t = String::new();
         for (seq, ty, p, a, c) in rows {
             t.push_str(&format!("{seq}\t"));
-            copy_field(ty, &mut t);
+            copy_text(ty, &mut t);
             t.push('\t');
-            copy_field(p, &mut t);
+            copy_text(p, &mut t);
             t.push('\t');
-            copy_field(&a, &mut t);
+            copy_text(&a, &mut t);
             t.push('\t');
-            copy_field(&c, &mut t);
+            copy_text(&c, &mut t);
             t.push('\n');
         }
         t
@@ -487,11 +488,11 @@ async fn copy_rows(tx: &mut Transaction<'static, Postgres>, b: &Buffer) -> Resul
     let mut t = String::new();
     for (s, ty, p, tg) in &b.refs {
         t.push_str(&format!("{s}\t"));
-        copy_field(ty, &mut t);
+        copy_text(ty, &mut t);
         t.push('\t');
-        copy_field(p, &mut t);
+        copy_text(p, &mut t);
         t.push('\t');
-        copy_field(tg, &mut t);
+        copy_text(tg, &mut t);
         t.push('\n');
     }
     copy(
@@ -503,7 +504,7 @@ async fn copy_rows(tx: &mut Transaction<'static, Postgres>, b: &Buffer) -> Resul
     let mut t = String::new();
     for (s, pid) in &b.compartments {
         t.push_str(&format!("{s}\t"));
-        copy_field(pid, &mut t);
+        copy_text(pid, &mut t);
         t.push('\n');
     }
     copy(tx, "COPY compartment (seq, patient_id) FROM STDIN", t).await?;
