@@ -217,7 +217,11 @@ async fn care_access(backend: Backend) {
         .iter()
         .filter(|e| e["action"] == "break-glass")
         .collect();
-    assert_eq!(btg.len(), 3, "two refused requests and one grant: {rep}");
+    assert_eq!(
+        btg.len(),
+        3,
+        "the nurse's refused and granted requests, the social worker's refusal: {rep}"
+    );
     let allowed = btg.iter().find(|e| e["outcome"] == "allowed").unwrap();
     assert_eq!(allowed["who"], "nurse.amy.khan");
     assert_eq!(allowed["purpose"], "emergency access (break the glass)");
@@ -234,6 +238,31 @@ async fn care_access(backend: Backend) {
             &format!("/careshare/access-report?patient={outside}"),
         )
         .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The privacy officer searches the trail: break-glass events only, by user, by time.
+    let (s, b) = api.get(&po, "/careshare/audit?break_glass=true").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let found = b["entry"].as_array().unwrap();
+    assert_eq!(
+        found.len(),
+        3,
+        "the nurse's refused and granted requests, the social worker's refusal: {b}"
+    );
+    assert!(found
+        .iter()
+        .all(|e| e["resource"]["subtype"][0]["code"] == "break-glass"));
+    let (_, b) = api
+        .get(
+            &po,
+            "/careshare/audit?user=sw.claire.dawson&break_glass=true",
+        )
+        .await;
+    assert_eq!(b["entry"].as_array().unwrap().len(), 1);
+    let (_, b) = api
+        .get(&po, "/careshare/audit?since=2999-01-01T00:00:00Z")
+        .await;
+    assert_eq!(b["total"], 0);
+    let (s, _) = api.get(&nurse, "/careshare/audit").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (ok, text, err) = run_cli_env(&hub.db, &["audit", "report", "--patient", &outside], &[]);
     assert!(ok, "{err}");

@@ -257,47 +257,51 @@ pub async fn verify(store: &Store) -> Result<Result<i64, ChainBreak>, StoreError
     Ok(Ok(prev_seq))
 }
 
-/// Audit events, newest first, filtered by patient and/or user.
-pub async fn list(
-    store: &Store,
-    patient_id: Option<&str>,
-    username: Option<&str>,
-    since: Option<i64>,
-    limit: i64,
-) -> Result<Vec<Value>, StoreError> {
+/// Which audit events to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub patient_id: Option<String>,
+    pub username: Option<String>,
+    /// Recorded at or after (microseconds).
+    pub since: Option<i64>,
+    /// Recorded before (microseconds).
+    pub until: Option<i64>,
+    /// Only this kind of event (e.g. [`Action::BreakGlass`]).
+    pub action: Option<Action>,
+    pub limit: i64,
+}
+
+/// Audit events, newest first.
+pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Value>, StoreError> {
     let mut sql = String::from("SELECT content FROM audit_log WHERE 1 = 1");
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
+    let mut args: Vec<crate::store::Arg> = Vec::new();
+    let mut cond = |sql: &mut String, clause: &str, arg: crate::store::Arg| {
+        args.push(arg);
+        sql.push_str(&format!(" AND {clause} ${}", args.len()));
     };
-    if patient_id.is_some() {
-        sql.push_str(&format!(" AND patient_id = {}", next()));
+    use crate::store::Arg;
+    if let Some(p) = &f.patient_id {
+        cond(&mut sql, "patient_id =", Arg::S(p.clone()));
     }
-    if username.is_some() {
-        sql.push_str(&format!(" AND username = {}", next()));
+    if let Some(u) = &f.username {
+        cond(&mut sql, "username =", Arg::S(u.clone()));
     }
-    if since.is_some() {
-        sql.push_str(&format!(" AND recorded >= {}", next()));
+    if let Some(s) = f.since {
+        cond(&mut sql, "recorded >=", Arg::I(s));
     }
-    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", next()));
-    let mut q = sqlx::query(&sql);
-    if let Some(p) = patient_id {
-        q = q.bind(p);
+    if let Some(u) = f.until {
+        cond(&mut sql, "recorded <", Arg::I(u));
     }
-    if let Some(u) = username {
-        q = q.bind(u);
+    if let Some(a) = f.action {
+        cond(&mut sql, "action =", Arg::S(a.code().to_string()));
     }
-    if let Some(s) = since {
-        q = q.bind(s);
-    }
-    q = q.bind(limit);
-    let rows = q.fetch_all(store.pool()).await?;
+    cond(&mut sql, "1 = 1 ORDER BY seq DESC LIMIT", Arg::I(f.limit));
+    let mut conn = store.reader().await?;
+    let rows = crate::store::Conn::Any(&mut conn)
+        .fetch_strings(&sql, &args, "content")
+        .await?;
     rows.iter()
-        .map(|r| {
-            let c: String = r.try_get("content")?;
-            serde_json::from_str(&c).map_err(|e| StoreError::Corrupt("AuditEvent".into(), e))
-        })
+        .map(|c| serde_json::from_str(c).map_err(|e| StoreError::Corrupt("AuditEvent".into(), e)))
         .collect()
 }
 

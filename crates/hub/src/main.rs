@@ -309,9 +309,13 @@ async fn main() -> Result<()> {
                     user,
                     limit,
                 } => {
-                    for ev in audit::list(&store, patient.as_deref(), user.as_deref(), None, limit)
-                        .await?
-                    {
+                    let filter = audit::Filter {
+                        patient_id: patient,
+                        username: user,
+                        limit,
+                        ..audit::Filter::default()
+                    };
+                    for ev in audit::list(&store, &filter).await? {
                         println!("{ev}");
                     }
                     Ok(())

@@ -41,7 +41,15 @@ fn purpose_words(code: &str) -> &str {
 
 /// Builds the report for a patient.
 pub async fn access_report(store: &Store, patient_id: &str) -> Result<AccessReport, StoreError> {
-    let mut events = audit::list(store, Some(patient_id), None, None, 100_000).await?;
+    let mut events = audit::list(
+        store,
+        &audit::Filter {
+            patient_id: Some(patient_id.to_string()),
+            limit: 100_000,
+            ..audit::Filter::default()
+        },
+    )
+    .await?;
     events.reverse();
     let mut conn = store.reader().await?;
     let mut roles: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();

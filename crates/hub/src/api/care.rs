@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/careshare/break-glass/{id}/review", post(review))
         .route("/careshare/access-report", get(access_report))
+        .route("/careshare/audit", get(audit_search))
 }
 
 fn now_micros() -> i64 {
@@ -276,4 +277,65 @@ async fn access_report(
         return Ok(r);
     }
     Ok(Json(rep.to_json()).into_response())
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    patient: Option<String>,
+    user: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    break_glass: Option<bool>,
+    #[serde(rename = "_count")]
+    count: Option<i64>,
+}
+
+fn instant(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.map(|s| {
+        careshare_fhir::datetime::parse_instant(s)
+            .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+    })
+    .transpose()
+}
+
+/// The privacy officer's view of the audit trail, newest first, as a Bundle of AuditEvents.
+async fn audit_search(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = privacy_officer(&state, &headers).await?;
+    let filter = audit::Filter {
+        patient_id: q
+            .patient
+            .as_deref()
+            .map(|p| p.strip_prefix("Patient/").unwrap_or(p).to_string()),
+        username: q.user.clone(),
+        since: instant("since", q.since.as_deref())?,
+        until: instant("until", q.until.as_deref())?,
+        action: q.break_glass.unwrap_or(false).then_some(Action::BreakGlass),
+        limit: q.count.unwrap_or(100).clamp(1, 1000),
+    };
+    let events = audit::list(&state.store, &filter).await?;
+    let mut rec = record(Action::Search, &c);
+    rec.patient_id = filter.patient_id.clone();
+    rec.purpose = Some("HOPERAT".into());
+    rec.description = Some("audit trail search".into());
+    audit::append(&state.store, &rec, now_micros()).await?;
+    let entries: Vec<Value> = events
+        .into_iter()
+        .map(|e| json!({"resource": e, "search": {"mode": "match"}}))
+        .collect();
+    let mut r = Json(json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "entry": entries,
+    }))
+    .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(super::FHIR_JSON),
+    );
+    Ok(r)
 }
