@@ -83,6 +83,8 @@ enum Arg<'v> {
 
 /// Rows per multi-row INSERT (SQLite): well under its bind-parameter limit.
 const ROWS_PER_INSERT: usize = 400;
+/// Versions buffered before a COPY (PostgreSQL).
+const ROWS_PER_COPY: usize = 5000;
 
 async fn insert_rows<'v>(
     conn: &mut AnyConnection,
@@ -217,6 +219,23 @@ impl WriteTx<'_> {
         res_type: &str,
         ids: &[&str],
     ) -> Result<Vec<Stored>, StoreError> {
+        self.flush().await?;
+        if let Tx::Pg(tx) = &mut self.tx {
+            // One array parameter: a short statement PostgreSQL plans once, however many ids.
+            let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+            let rows = sqlx::query::<Postgres>(&format!(
+                "SELECT {VERSION_COLUMNS} FROM resource_version \
+                 WHERE res_type = $1 AND superseded_seq IS NULL AND res_id = ANY($2)"
+            ))
+            .bind(res_type)
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+            return Ok(rows
+                .iter()
+                .map(Stored::from_row)
+                .collect::<Result<_, _>>()?);
+        }
         let mut conn = self.conn().await?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_INSERT) {
@@ -294,7 +313,13 @@ impl WriteTx<'_> {
             deleted,
             content,
         });
-        if self.buffer.versions.len() >= ROWS_PER_INSERT {
+        // SQLite takes the rows in multi-row INSERTs as they come; PostgreSQL takes them in
+        // as few COPYs as the transaction allows (each COPY has a fixed cost).
+        let limit = match self.tx {
+            Tx::Any(_) => ROWS_PER_INSERT,
+            Tx::Pg(_) => ROWS_PER_COPY,
+        };
+        if self.buffer.versions.len() >= limit {
             self.flush().await?;
         }
         Ok(Written {
