@@ -817,7 +817,7 @@ pub type ImportResult = Result<Outcome, EngineError>;
 pub async fn upsert_many(
     store: &Store,
     resources: Vec<Value>,
-) -> Result<Vec<ImportResult>, EngineError> {
+) -> Result<Vec<ImportResult>, StoreError> {
     let mut tx = store.begin_write().await?;
     // Prefetch the current versions of every (type, id) in one query per type.
     let keyed: Vec<(String, String)> = resources

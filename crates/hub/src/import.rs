@@ -284,12 +284,7 @@ async fn flush(
         return Ok(());
     }
     let (names, resources): (Vec<String>, Vec<Value>) = std::mem::take(pending).into_iter().unzip();
-    let results = engine::upsert_many(store, resources)
-        .await
-        .map_err(|e| match e {
-            EngineError::Store(s) => ImportError::Store(s),
-            other => ImportError::Store(StoreError::UnsupportedUrl(other.to_string())),
-        })?;
+    let results = engine::upsert_many(store, resources).await?;
     for (name, r) in names.into_iter().zip(results) {
         summary.record(name, r)?;
     }
@@ -375,12 +370,8 @@ async fn import_bundle(
         }
         _ => {
             // Documents and messages are resources in their own right.
-            let r = engine::upsert_many(store, vec![keep]).await;
-            match r {
-                Ok(mut v) => summary.record(name.to_string(), v.remove(0))?,
-                Err(EngineError::Store(e)) => return Err(e.into()),
-                Err(e) => summary.rejected.push((name.to_string(), describe(&e))),
-            }
+            let mut results = engine::upsert_many(store, vec![keep]).await?;
+            summary.record(name.to_string(), results.remove(0))?;
         }
     }
     Ok(())
