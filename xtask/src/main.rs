@@ -293,7 +293,9 @@ fn fhir_validation() -> Result<()> {
                 .join("fhir-validate")
                 .join("validate.py"),
         )
-        .arg(&running.base))
+        .arg(&running.base)
+        .env("CARESHARE_VALIDATE_USER", "gp.sarah.holmes")
+        .env("CARESHARE_VALIDATE_PASSPHRASE", "careshare-demo-2026"))
 }
 
 fn demo(extra: &[String]) -> Result<()> {
