@@ -1,0 +1,398 @@
+//! The device's side of the protocol.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use careshare_merge::Conflict;
+use serde_json::Value;
+
+use crate::wire::{
+    Change, Checkpoint, Edit, EditResult, PullPage, PullRequest, PushBatch, PushResult,
+    RemovalReason,
+};
+
+/// A page the device refuses to apply.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The page's checkpoint is behind the committed one.
+    #[error("the page goes back from checkpoint {checkpoint} to {next}")]
+    Backwards {
+        /// The committed checkpoint.
+        checkpoint: Checkpoint,
+        /// The page's checkpoint.
+        next: Checkpoint,
+    },
+    /// The page carries changes but does not move the checkpoint: it was
+    /// already applied (for example a duplicated response).
+    #[error("the page carries changes but stays at checkpoint {0}")]
+    Stale(Checkpoint),
+    /// The page says more changes wait but does not move the checkpoint,
+    /// which would pull the same page forever.
+    #[error("the page says more changes wait but stays at checkpoint {0}")]
+    NoProgress(Checkpoint),
+    /// A change in the page is not well formed.
+    #[error("change {index} of the page is invalid: {reason}")]
+    InvalidChange {
+        /// Position of the change in the page.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// [`ClientSync::committed`] was called with a checkpoint that no applied
+    /// page is waiting to commit.
+    #[error("checkpoint {0} is not waiting to be committed")]
+    NotPending(Checkpoint),
+}
+
+/// A resource version to store in the replica.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upsert {
+    /// FHIR resource type.
+    pub resource_type: String,
+    /// Logical id.
+    pub id: String,
+    /// The hub version.
+    pub version: i64,
+    /// The resource.
+    pub resource: Value,
+    /// The patient it belongs to, if any.
+    pub patient: Option<String>,
+}
+
+/// A resource to delete from the replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// FHIR resource type.
+    pub resource_type: String,
+    /// Logical id.
+    pub id: String,
+    /// Why it goes.
+    pub reason: RemovalReason,
+}
+
+/// A patient whose every resource leaves the replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purge {
+    /// The patient's id.
+    pub patient: String,
+    /// Why it goes.
+    pub reason: RemovalReason,
+}
+
+/// What the storage layer must do, in ONE transaction, for one page.
+///
+/// Apply in this order: `purges`, then `removals`, then `upserts`, then store
+/// `checkpoint`. The lists are already reduced so that this order gives the
+/// same replica as applying the page's changes one by one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageEffect {
+    /// Patients to purge.
+    pub purges: Vec<Purge>,
+    /// Resources to delete.
+    pub removals: Vec<Removal>,
+    /// Resource versions to store.
+    pub upserts: Vec<Upsert>,
+    /// The checkpoint to store in the same transaction.
+    pub checkpoint: Checkpoint,
+    /// Whether to pull again straight away.
+    pub more: bool,
+}
+
+/// What to do with one outbox entry after a push.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutboxAction {
+    /// The hub has the edit: drop it from the outbox.
+    Remove {
+        /// The edit.
+        client_edit_id: String,
+        /// The hub version it made.
+        version: i64,
+        /// When the hub merged it, the merged resource (`Some(None)`: the
+        /// merge deleted it). A later pull brings the same version.
+        merged: Option<Option<Value>>,
+    },
+    /// No answer for this edit: keep it and send it again.
+    Keep {
+        /// The edit.
+        client_edit_id: String,
+    },
+    /// Move the edit from the outbox to the conflicts a person must resolve.
+    /// A resolution is a new edit with a new id and `current_version` as base.
+    RecordConflict {
+        /// The edit.
+        client_edit_id: String,
+        /// The version the edit started from.
+        base: Option<Value>,
+        /// The edit's resource.
+        ours: Option<Value>,
+        /// The hub's current resource.
+        theirs: Option<Value>,
+        /// The hub's current version.
+        current_version: Option<i64>,
+        /// The elements to decide.
+        conflicts: Vec<Conflict>,
+    },
+    /// Move the edit from the outbox to the rejected edits, shown to the user.
+    MarkRejected {
+        /// The edit.
+        client_edit_id: String,
+        /// The hub's `OperationOutcome`.
+        outcome: Value,
+    },
+}
+
+/// The device's sync state: the committed checkpoint and what is in flight.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientSync {
+    checkpoint: Option<Checkpoint>,
+    pending: Option<Checkpoint>,
+    page_size: u32,
+    in_flight: Vec<String>,
+}
+
+impl ClientSync {
+    /// Sync state resumed from the committed `checkpoint` (`None`: first sync).
+    /// A `page_size` of 0 is taken as 1.
+    pub fn new(checkpoint: Option<Checkpoint>, page_size: u32) -> ClientSync {
+        ClientSync {
+            checkpoint,
+            pending: None,
+            page_size: page_size.max(1),
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// The committed checkpoint.
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        self.checkpoint
+    }
+
+    /// The next request to send.
+    pub fn next_pull(&self) -> PullRequest {
+        PullRequest {
+            checkpoint: self.checkpoint,
+            page_size: self.page_size,
+        }
+    }
+
+    /// Checks a page against the committed checkpoint and reduces it to what
+    /// storage must do. Nothing counts as synced until [`ClientSync::committed`].
+    pub fn apply_page(&mut self, page: &PullPage) -> Result<PageEffect, ProtocolError> {
+        if let Some(checkpoint) = self.checkpoint {
+            if page.next < checkpoint {
+                return Err(ProtocolError::Backwards {
+                    checkpoint,
+                    next: page.next,
+                });
+            }
+            if page.next == checkpoint && !page.changes.is_empty() {
+                return Err(ProtocolError::Stale(checkpoint));
+            }
+            if page.next == checkpoint && page.more {
+                return Err(ProtocolError::NoProgress(checkpoint));
+            }
+        }
+        let effect = reduce(page)?;
+        self.pending = Some(page.next);
+        Ok(effect)
+    }
+
+    /// Records that storage committed the effect whose checkpoint is
+    /// `checkpoint`.
+    pub fn committed(&mut self, checkpoint: Checkpoint) -> Result<(), ProtocolError> {
+        if self.pending != Some(checkpoint) {
+            return Err(ProtocolError::NotPending(checkpoint));
+        }
+        self.pending = None;
+        self.checkpoint = Some(checkpoint);
+        Ok(())
+    }
+
+    /// The next batch: the first `max` edits of the outbox (at least one when
+    /// the outbox is not empty). Remembers them as in flight; any earlier
+    /// unanswered batch counts as lost.
+    pub fn push_batch(&mut self, outbox: &[Edit], max: usize) -> PushBatch {
+        let edits: Vec<Edit> = outbox.iter().take(max.max(1)).cloned().collect();
+        self.in_flight = edits.iter().map(|e| e.client_edit_id.clone()).collect();
+        PushBatch { edits }
+    }
+
+    /// Turns the hub's answer into outbox actions: one per in-flight edit, in
+    /// batch order. Results for edits not in flight (a duplicated or late
+    /// response) are ignored; in-flight edits without a result are kept.
+    pub fn apply_push_result(&mut self, result: &PushResult) -> Vec<OutboxAction> {
+        let mut answers: BTreeMap<&str, &EditResult> = BTreeMap::new();
+        for answer in &result.results {
+            answers.entry(answer.client_edit_id()).or_insert(answer);
+        }
+        let mut seen = BTreeSet::new();
+        let in_flight = std::mem::take(&mut self.in_flight);
+        in_flight
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .map(|id| match answers.get(id.as_str()) {
+                None => OutboxAction::Keep { client_edit_id: id },
+                Some(answer) => action(id, answer),
+            })
+            .collect()
+    }
+}
+
+fn action(client_edit_id: String, answer: &EditResult) -> OutboxAction {
+    match answer {
+        EditResult::Applied { version, .. } | EditResult::AlreadyApplied { version, .. } => {
+            OutboxAction::Remove {
+                client_edit_id,
+                version: *version,
+                merged: None,
+            }
+        }
+        EditResult::Merged {
+            version, resource, ..
+        } => OutboxAction::Remove {
+            client_edit_id,
+            version: *version,
+            merged: Some(resource.clone()),
+        },
+        EditResult::Conflict {
+            base,
+            ours,
+            theirs,
+            current_version,
+            conflicts,
+            ..
+        } => OutboxAction::RecordConflict {
+            client_edit_id,
+            base: base.clone(),
+            ours: ours.clone(),
+            theirs: theirs.clone(),
+            current_version: *current_version,
+            conflicts: conflicts.clone(),
+        },
+        EditResult::Rejected { outcome, .. } => OutboxAction::MarkRejected {
+            client_edit_id,
+            outcome: outcome.clone(),
+        },
+    }
+}
+
+enum Slot<'a> {
+    Upsert(&'a Change),
+    Remove(RemovalReason),
+}
+
+fn invalid(index: usize, reason: impl Into<String>) -> ProtocolError {
+    ProtocolError::InvalidChange {
+        index,
+        reason: reason.into(),
+    }
+}
+
+/// Reduces a page to purges, removals and upserts whose fixed application
+/// order gives the same result as applying the changes one by one.
+fn reduce(page: &PullPage) -> Result<PageEffect, ProtocolError> {
+    // Latest change per resource, in first-seen order.
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut slots: BTreeMap<(String, String), Slot<'_>> = BTreeMap::new();
+    let mut purges: Vec<Purge> = Vec::new();
+    for (index, change) in page.changes.iter().enumerate() {
+        match change {
+            Change::Upsert {
+                resource_type,
+                id,
+                resource,
+                patient,
+                ..
+            } => {
+                check_names(index, resource_type, id)?;
+                if resource.get("resourceType").and_then(Value::as_str)
+                    != Some(resource_type.as_str())
+                {
+                    return Err(invalid(index, "resourceType does not match the change"));
+                }
+                if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+                    return Err(invalid(index, "id does not match the change"));
+                }
+                if patient.as_deref() == Some("") {
+                    return Err(invalid(index, "empty patient"));
+                }
+                let key = (resource_type.clone(), id.clone());
+                if !slots.contains_key(&key) {
+                    order.push(key.clone());
+                }
+                slots.insert(key, Slot::Upsert(change));
+            }
+            Change::Remove {
+                resource_type,
+                id,
+                reason,
+            } => {
+                check_names(index, resource_type, id)?;
+                let key = (resource_type.clone(), id.clone());
+                if !slots.contains_key(&key) {
+                    order.push(key.clone());
+                }
+                slots.insert(key, Slot::Remove(*reason));
+            }
+            Change::PurgePatient { patient, reason } => {
+                if patient.is_empty() {
+                    return Err(invalid(index, "empty patient"));
+                }
+                // Earlier upserts of this patient are purged anyway.
+                slots.retain(|_, slot| {
+                    !matches!(slot, Slot::Upsert(Change::Upsert { patient: Some(p), .. }) if p == patient)
+                });
+                if !purges.iter().any(|p| &p.patient == patient) {
+                    purges.push(Purge {
+                        patient: patient.clone(),
+                        reason: *reason,
+                    });
+                }
+            }
+        }
+    }
+    let mut removals = Vec::new();
+    let mut upserts = Vec::new();
+    for key in order {
+        let Some(slot) = slots.remove(&key) else {
+            continue;
+        };
+        let (resource_type, id) = key;
+        match slot {
+            Slot::Remove(reason) => removals.push(Removal {
+                resource_type,
+                id,
+                reason,
+            }),
+            Slot::Upsert(Change::Upsert {
+                version,
+                resource,
+                patient,
+                ..
+            }) => upserts.push(Upsert {
+                resource_type,
+                id,
+                version: *version,
+                resource: resource.clone(),
+                patient: patient.clone(),
+            }),
+            Slot::Upsert(_) => {}
+        }
+    }
+    Ok(PageEffect {
+        purges,
+        removals,
+        upserts,
+        checkpoint: page.next,
+        more: page.more,
+    })
+}
+
+fn check_names(index: usize, resource_type: &str, id: &str) -> Result<(), ProtocolError> {
+    if resource_type.is_empty() {
+        return Err(invalid(index, "empty resource type"));
+    }
+    if id.is_empty() {
+        return Err(invalid(index, "empty id"));
+    }
+    Ok(())
+}
