@@ -199,6 +199,8 @@ async fn capability_statement_tells_the_truth(hub: &Hub) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
+    let security = cs["rest"][0]["security"]["description"].as_str().unwrap();
+    assert!(security.contains("Bearer"), "{security}");
     let patient = cs["rest"][0]["resource"]
         .as_array()
         .unwrap()

@@ -56,6 +56,10 @@ pub fn capability_statement(base: &str) -> Value {
         "rest": [{
             "mode": "server",
             "documentation": "Search parameters not listed here are refused with an OperationOutcome. Result parameters: _count, _sort (_id, _lastUpdated, -_lastUpdated), _summary=count, _include (patient/subject). Paging via next links reads as of the first page's snapshot.",
+            "security": {
+                "cors": false,
+                "description": "Every request except GET /fhir/metadata needs an access token (Authorization: Bearer), obtained by staff sign-in at POST /auth/token; desktop devices prove their registered Ed25519 key for a device-bound token. Every request is recorded as an AuditEvent."
+            },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
         }]
