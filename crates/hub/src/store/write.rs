@@ -416,6 +416,14 @@ impl WriteTx<'_> {
 
 /// Appends `s` escaped for PostgreSQL's COPY text format (backslash, tab, newline, return).
 pub fn copy_text(s: &str, out: &mut String) {
+    // Most values need no escaping: copy them whole.
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        out.push_str(s);
+        return;
+    }
     for ch in s.chars() {
         match ch {
             '\\' => out.push_str("\\\\"),
