@@ -3,9 +3,7 @@
 //! objections and break-glass grants are. The decisions themselves are the pure
 //! `careshare-policy` crate's.
 
-use careshare_policy::{
-    relationship, Basis, BreakGlassGrant, OrgIndex, PatientFacts, Role, Subject,
-};
+use careshare_policy::{relationship, Basis, BreakGlassGrant, OrgIndex, PatientFacts, Subject};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use sqlx::Row;
@@ -287,9 +285,4 @@ pub fn access_view(
             .map(|g| g.expires_at)
             .max(),
     }
-}
-
-/// Whether a role looks after patients (and so may ever break the glass).
-pub fn is_privacy_officer(subject: &Subject) -> bool {
-    subject.role == Role::PrivacyOfficer
 }

@@ -72,6 +72,15 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record of an action by a signed-in caller (user, role and device).
+    pub fn by(action: Action, caller: &crate::auth::Caller) -> Record {
+        let mut r = Record::new(action);
+        r.username = Some(caller.username.clone());
+        r.practitioner_role_id = Some(caller.practitioner_role_id.clone());
+        r.device_id = caller.device_id.clone();
+        r
+    }
+
     pub fn new(action: Action) -> Record {
         Record {
             action,

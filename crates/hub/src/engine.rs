@@ -408,9 +408,7 @@ pub async fn batch(
 ) -> Vec<Result<Outcome, EngineError>> {
     let mut out = Vec::with_capacity(bundle.entries.len());
     for entry in bundle.entries {
-        let r = transaction_entries(store, vec![entry], mode, false)
-            .await
-            .map(|mut v| v.pop().expect("one entry in, one outcome out"));
+        let r = single(store, entry, mode).await;
         out.push(r);
     }
     out

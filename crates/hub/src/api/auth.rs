@@ -94,16 +94,6 @@ async fn record(state: &AppState, r: Record) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn record_for(action: Action, caller: Option<&Caller>) -> Record {
-    let mut r = Record::new(action);
-    if let Some(c) = caller {
-        r.username = Some(c.username.clone());
-        r.practitioner_role_id = Some(c.practitioner_role_id.clone());
-        r.device_id = c.device_id.clone();
-    }
-    r
-}
-
 /// Audits the outcome of an identity operation, then returns it.
 async fn audited<T>(
     state: &AppState,
@@ -172,7 +162,7 @@ async fn register_device(
     let result = auth(&state)
         .register_device(&c, &body.name, &body.public_key, now())
         .await;
-    let mut r = record_for(Action::DeviceRegistration, Some(&c));
+    let mut r = Record::by(Action::DeviceRegistration, &c);
     if let Ok(id) = &result {
         r.device_id = Some(id.clone());
     }
@@ -212,7 +202,7 @@ async fn device_token(
     let result = auth(&state)
         .device_token(&c, &id, &body.nonce, &body.signature, now())
         .await;
-    let mut r = record_for(Action::DeviceProof, Some(&c));
+    let mut r = Record::by(Action::DeviceProof, &c);
     r.device_id = Some(id);
     let tokens = audited(&state, r, result).await?;
     Ok(tokens_json(&tokens))
@@ -238,7 +228,7 @@ async fn administrator(state: &AppState, headers: &HeaderMap) -> Result<Caller, 
             .find_map(|cd| careshare_policy::Role::from_str(cd["code"].as_str()?).ok())
     });
     if role != Some(careshare_policy::Role::RegionAdmin) {
-        let mut r = record_for(Action::Revocation, Some(&c));
+        let mut r = Record::by(Action::Revocation, &c);
         r.failure = Some(AuthError::NotAdministrator.to_string());
         record(state, r).await?;
         return Err(AuthError::NotAdministrator.into());
@@ -253,7 +243,7 @@ async fn revoke_user(
 ) -> Result<Response, ApiError> {
     let admin = administrator(&state, &headers).await?;
     let result = auth(&state).revoke_user(&username, now()).await;
-    let mut r = record_for(Action::Revocation, Some(&admin));
+    let mut r = Record::by(Action::Revocation, &admin);
     r.description = Some(format!("user {username} revoked"));
     let changed = audited(&state, r, result).await?;
     Ok(Json(json!({"revoked": username, "changed": changed})).into_response())
@@ -266,7 +256,7 @@ async fn revoke_device(
 ) -> Result<Response, ApiError> {
     let admin = administrator(&state, &headers).await?;
     let result = auth(&state).revoke_device(&id, now()).await;
-    let mut r = record_for(Action::Revocation, Some(&admin));
+    let mut r = Record::by(Action::Revocation, &admin);
     r.entities.push(format!("Device/{id}"));
     r.description = Some(format!("device {id} revoked"));
     let changed = audited(&state, r, result).await?;

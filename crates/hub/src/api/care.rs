@@ -38,14 +38,6 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn record(action: Action, c: &Caller) -> Record {
-    let mut r = Record::new(action);
-    r.username = Some(c.username.clone());
-    r.practitioner_role_id = Some(c.practitioner_role_id.clone());
-    r.device_id = c.device_id.clone();
-    r
-}
-
 /// The caller and their policy subject.
 async fn who(state: &AppState, headers: &HeaderMap) -> Result<(Caller, Subject), ApiError> {
     let c = caller(state, headers).await?;
@@ -114,7 +106,7 @@ async fn break_glass(
     let mut conn = state.store.reader().await?;
     let facts = access::patient_facts(&mut Conn::Any(&mut conn), &patient_id).await?;
     drop(conn);
-    let mut rec = record(Action::BreakGlass, &c);
+    let mut rec = Record::by(Action::BreakGlass, &c);
     rec.patient_id = Some(patient_id.clone());
     rec.purpose = Some("BTG".into());
     let Some(facts) = facts else {
@@ -190,7 +182,7 @@ async fn list_break_glass(
 ) -> Result<Response, ApiError> {
     let c = privacy_officer(&state, &headers).await?;
     let grants = access::list_grants(&state.store, q.unreviewed.unwrap_or(false)).await?;
-    let mut rec = record(Action::Read, &c);
+    let mut rec = Record::by(Action::Read, &c);
     rec.purpose = Some("HOPERAT".into());
     rec.description = Some("break-glass review list".into());
     audit::append(&state.store, &rec, now_micros()).await?;
@@ -231,7 +223,7 @@ async fn review(
     }
     let now = now_micros();
     let done = access::review_grant(&state.store, &id, &c.username, r.outcome.trim(), now).await?;
-    let mut rec = record(Action::Update, &c);
+    let mut rec = Record::by(Action::Update, &c);
     rec.purpose = Some("HOPERAT".into());
     rec.description = Some(format!("break-glass {id} reviewed: {}", r.outcome.trim()));
     if !done {
@@ -263,7 +255,7 @@ async fn access_report(
     let c = privacy_officer(&state, &headers).await?;
     let patient_id = q.patient.strip_prefix("Patient/").unwrap_or(&q.patient);
     let rep = report::access_report(&state.store, patient_id).await?;
-    let mut rec = record(Action::Read, &c);
+    let mut rec = Record::by(Action::Read, &c);
     rec.patient_id = Some(patient_id.to_string());
     rec.purpose = Some("HOPERAT".into());
     rec.description = Some("patient access report".into());
@@ -317,7 +309,7 @@ async fn audit_search(
         limit: q.count.unwrap_or(100).clamp(1, 1000),
     };
     let events = audit::list(&state.store, &filter).await?;
-    let mut rec = record(Action::Search, &c);
+    let mut rec = Record::by(Action::Search, &c);
     rec.patient_id = filter.patient_id.clone();
     rec.purpose = Some("HOPERAT".into());
     rec.description = Some("audit trail search".into());

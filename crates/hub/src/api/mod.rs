@@ -138,10 +138,7 @@ async fn gate(
     });
     let failure = (!resp.status().is_success()).then(|| format!("HTTP {}", resp.status().as_u16()));
     let base = || {
-        let mut r = Record::new(action);
-        r.username = Some(caller.username.clone());
-        r.practitioner_role_id = Some(caller.practitioner_role_id.clone());
-        r.device_id = caller.device_id.clone();
+        let mut r = Record::by(action, &caller);
         r.purpose = Some("TREAT".into());
         r.failure = failure.clone();
         if !target.is_empty() {
