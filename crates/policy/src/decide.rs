@@ -299,7 +299,7 @@ fn role_may_read(role: Role, facts: &ResourceFacts, orgs: &OrgIndex) -> bool {
                 .as_deref()
                 .is_some_and(|a| orgs.is_social_care(a)),
         },
-        Role::PrivacyOfficer | Role::RegionAdmin => false,
+        Role::PrivacyOfficer | Role::RegionAdmin | Role::SourceSystem => false,
     }
 }
 
@@ -388,6 +388,9 @@ pub fn may_read(
     if !facts.is_only_about(&access.patient_id) {
         return Decision::deny(DenyReason::WrongPatient);
     }
+    if subject.role == Role::SourceSystem {
+        return source_system_read(subject, facts);
+    }
     match read_check(subject, purpose, access, facts, now) {
         Ok(basis) => permit(basis),
         Err(reason) => Decision::deny(reason),
@@ -407,6 +410,9 @@ pub fn may_read_each(
 ) -> Decision {
     if !facts.kind.is_patient_record() || facts.patients.is_empty() {
         return Decision::deny(DenyReason::WrongPatient);
+    }
+    if subject.role == Role::SourceSystem {
+        return source_system_read(subject, facts);
     }
     let mut result = None;
     for patient in &facts.patients {
@@ -433,6 +439,17 @@ pub fn may_read_each(
     }
 }
 
+/// A source system sees what its own organisation wrote, whoever the
+/// patient, and nothing else (no care relationships, so no break-glass and
+/// no objection or label applies beyond that).
+fn source_system_read(subject: &Subject, facts: &ResourceFacts) -> Decision {
+    if facts.author_org.as_deref() == Some(subject.organization_id.as_str()) {
+        Decision::permit(Basis::SourceSystem, Purpose::Treatment)
+    } else {
+        Decision::deny(DenyReason::NotAuthoringOrganisation)
+    }
+}
+
 /// May this person see a record that is in no patient's record?
 ///
 /// * Directory and reference data: everyone signed in.
@@ -446,6 +463,12 @@ pub fn may_read_each(
 /// officers (who review everything they may read).
 pub fn may_read_unlinked(subject: &Subject, facts: &ResourceFacts) -> Decision {
     let role = subject.role;
+    if role == Role::SourceSystem
+        && matches!(facts.kind, Kind::Directory | Kind::Other)
+        && facts.author_org.as_deref() == Some(subject.organization_id.as_str())
+    {
+        return Decision::permit(Basis::SourceSystem, Purpose::Treatment);
+    }
     let (allowed, keeper, basis) = match facts.kind {
         Kind::Demographics | Kind::CareCoordination | Kind::Clinical => {
             return Decision::deny(DenyReason::PatientRecord)
@@ -545,7 +568,7 @@ pub fn role_may_write(role: Role, resource_type: &str, kind: Kind) -> bool {
         return false;
     }
     match role {
-        Role::Gp | Role::HospitalClinician => true,
+        Role::Gp | Role::HospitalClinician | Role::SourceSystem => true,
         Role::DistrictNurse | Role::CommunityNurse => !PRESCRIBER_TYPES.contains(&resource_type),
         Role::SocialWorker => {
             matches!(kind, Kind::Demographics | Kind::CareCoordination)
@@ -610,6 +633,9 @@ fn write_check(
         }
     }
     let role = subject.role;
+    if role == Role::SourceSystem {
+        return source_system_write(subject, op);
+    }
     if !role.cares_for_patients() {
         return Err(DenyReason::RoleHasNoPatientAccess);
     }
@@ -670,6 +696,24 @@ fn write_check(
     Ok(basis)
 }
 
+/// A source system writes in its own organisation's name, for any patient
+/// (it is where registrations and care links come from), and changes or
+/// deletes only what its organisation wrote.
+fn source_system_write(subject: &Subject, op: WriteOp<'_>) -> Result<Basis, DenyReason> {
+    let org = subject.organization_id.as_str();
+    if let Some(proposed) = op.proposed() {
+        if proposed.author_org.as_deref().is_some_and(|a| a != org) {
+            return Err(DenyReason::WrongAuthor);
+        }
+    }
+    if let Some(current) = op.current() {
+        if current.author_org.as_deref() != Some(org) {
+            return Err(DenyReason::NotAuthoringOrganisation);
+        }
+    }
+    Ok(Basis::SourceSystem)
+}
+
 /// May this person make this change to a record that is in no patient's
 /// record?
 ///
@@ -688,13 +732,30 @@ pub fn may_write_unlinked(subject: &Subject, purpose: Purpose, op: WriteOp<'_>) 
             Kind::Demographics | Kind::CareCoordination | Kind::Clinical => {
                 return Decision::deny(DenyReason::PatientRecord)
             }
-            Kind::Other => return Decision::deny(DenyReason::UnsupportedType),
+            Kind::Other if subject.role != Role::SourceSystem => {
+                return Decision::deny(DenyReason::UnsupportedType)
+            }
             Kind::Audit => saw_audit = true,
+            Kind::Other => {}
             Kind::Directory | Kind::DeviceRegistry => {}
         }
     }
     if saw_audit {
         return Decision::deny(DenyReason::AuditIsAppendOnly);
+    }
+    if subject.role == Role::SourceSystem {
+        let devices = op
+            .current()
+            .into_iter()
+            .chain(op.proposed())
+            .any(|f| f.kind == Kind::DeviceRegistry);
+        if devices {
+            return Decision::deny(DenyReason::WriteScope);
+        }
+        return match source_system_write(subject, op) {
+            Ok(basis) => Decision::permit(basis, Purpose::Treatment),
+            Err(reason) => Decision::deny(reason),
+        };
     }
     if subject.role != Role::RegionAdmin {
         return Decision::deny(DenyReason::WriteScope);

@@ -35,6 +35,8 @@ pub enum Basis {
     AuditReview,
     /// The region administrator's management of the directory.
     Administration,
+    /// A source system's own organisation's records.
+    SourceSystem,
 }
 
 impl Basis {
@@ -51,6 +53,7 @@ impl Basis {
             Basis::Directory => "directory",
             Basis::AuditReview => "audit-review",
             Basis::Administration => "administration",
+            Basis::SourceSystem => "source-system",
         }
     }
 
@@ -67,6 +70,7 @@ impl Basis {
             Basis::Directory => "Directory information is open to all staff.",
             Basis::AuditReview => "Privacy and audit review.",
             Basis::Administration => "Directory administration.",
+            Basis::SourceSystem => "Records your organisation's system supplied.",
         }
     }
 }

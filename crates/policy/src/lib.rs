@@ -42,6 +42,11 @@
 //! | social worker | yes | yes (Flags include clinical alerts) | only records written by a social care organisation |
 //! | privacy officer | no | no | no |
 //! | region administrator | no | no | no |
+//! | source system | only records its organisation wrote | same | same |
+//!
+//! A source system (a hospital or GP system's feed, an import job) is not a
+//! person and has no care links: it sees exactly what its organisation
+//! wrote, for any patient, and never breaks the glass.
 //!
 //! Records that are in no patient's record ([`may_read_unlinked`]):
 //!
@@ -115,6 +120,7 @@
 //! | district nurse, community nurse | every type except MedicationRequest (prescribing) |
 //! | social worker | Patient, RelatedPerson, care coordination records, and their own notes and assessments (DocumentReference, Communication, Encounter, QuestionnaireResponse) — never Observation, Condition, AllergyIntolerance or medicines |
 //! | privacy officer, region administrator | nothing in a patient's record |
+//! | source system | every type, for any patient, in its organisation's name; changes and deletes only its organisation's records |
 //!
 //! And further:
 //!
@@ -134,7 +140,9 @@
 //!   or sharing.
 //!
 //! Outside patients' records ([`may_write_unlinked`]): region administrators
-//! manage the directory, reference data and the device registry. Nobody
+//! manage the directory, reference data and the device registry; a source
+//! system may add directory and other records in its organisation's name
+//! (not devices). Nobody
 //! writes to the audit trail through the record interface; the hub appends
 //! to it itself (including the access events uploaded from laptops).
 //!

@@ -34,11 +34,15 @@ pub enum Role {
     PrivacyOfficer,
     /// Region administrator: manages organisations, staff, teams and devices.
     RegionAdmin,
+    /// A source system's feed (a hospital or GP system interface, an import
+    /// job): loads records in its organisation's name and sees only what its
+    /// organisation wrote. Not a person; it never breaks the glass.
+    SourceSystem,
 }
 
 impl Role {
     /// Every role, in a fixed order (handy for tables and tests).
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::DistrictNurse,
         Role::CommunityNurse,
         Role::Gp,
@@ -46,6 +50,7 @@ impl Role {
         Role::SocialWorker,
         Role::PrivacyOfficer,
         Role::RegionAdmin,
+        Role::SourceSystem,
     ];
 
     /// The code in [`STAFF_ROLE_SYSTEM`].
@@ -58,6 +63,7 @@ impl Role {
             Role::SocialWorker => "social-worker",
             Role::PrivacyOfficer => "privacy-officer",
             Role::RegionAdmin => "region-admin",
+            Role::SourceSystem => "source-system",
         }
     }
 

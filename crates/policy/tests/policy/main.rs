@@ -9,6 +9,7 @@ mod objection;
 mod properties;
 mod read;
 mod relationship;
+mod source_system;
 mod unlinked;
 mod world;
 mod write;

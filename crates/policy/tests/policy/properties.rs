@@ -63,8 +63,8 @@ fn patient_ref() -> impl Strategy<Value = Value> {
 fn member() -> impl Strategy<Value = String> {
     prop_oneof![
         2 => Just("PractitionerRole/OWN-ROLE".to_owned()),
-        1 => select(Role::ALL.to_vec()).prop_map(|r| format!("PractitionerRole/pr-{}", r.code())),
-        1 => select(Role::ALL.to_vec()).prop_map(|r| format!("Practitioner/prac-{}", r.code())),
+        1 => select(ROLES.to_vec()).prop_map(|r| format!("PractitionerRole/pr-{}", r.code())),
+        1 => select(ROLES.to_vec()).prop_map(|r| format!("Practitioner/prac-{}", r.code())),
         1 => select(ORGS.to_vec()).prop_map(|o| format!("Organization/{o}")),
         1 => select(TEAMS.to_vec()).prop_map(|t| format!("CareTeam/{t}")),
     ]
@@ -200,7 +200,7 @@ fn related_json() -> impl Strategy<Value = Vec<Value>> {
 fn gp() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(prop_oneof![
         select(ORGS.to_vec()).prop_map(|o| format!("Organization/{o}")),
-        select(Role::ALL.to_vec()).prop_map(|r| format!("PractitionerRole/pr-{}", r.code())),
+        select(ROLES.to_vec()).prop_map(|r| format!("PractitionerRole/pr-{}", r.code())),
     ])
 }
 
@@ -289,7 +289,7 @@ struct Situation {
 
 fn situation() -> impl Strategy<Value = Situation> {
     (
-        select(Role::ALL.to_vec()),
+        select(ROLES.to_vec()),
         gp(),
         related_json(),
         prop::collection::vec(consent_json(), 0..3),
@@ -604,7 +604,7 @@ proptest! {
             PatientFacts::from_resources(&patient_json(None), [&v, &w, &typed]),
         ) {
             let orgs = orgs();
-            for role in Role::ALL {
+            for role in ROLES {
                 let s = subject(role);
                 let access = PatientAccess::new(&s, &patient, &[], &orgs);
                 let _ = may_read(&s, Purpose::Treatment, &access, &facts, now());
