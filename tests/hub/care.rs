@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::{diagnostics, json_of, run_cli, run_cli_env, Backend, Hub, TestDb};
+use crate::harness::{diagnostics, json_of, run_cli, run_cli_env, Backend, Hub, Stored, TestDb};
 
 const DEMO_PASSPHRASE: &str = "careshare-demo-2026";
 
@@ -79,6 +79,7 @@ async fn care_access(backend: Backend) {
         out.contains("nurse.amy.khan"),
         "demo sign-ins are printed: {out}"
     );
+    let storage = Stored::open(&db).await;
     let hub = Hub::start_on(db);
     let api = Api::new(&hub);
     let nurse = api.token("nurse.amy.khan").await;
@@ -86,15 +87,15 @@ async fn care_access(backend: Backend) {
     // Her teams and caseload, worked out independently from the FHIR data.
     let (_, me) = api.get(&nurse, "/auth/whoami").await;
     let role = me["practitioner_role"].as_str().unwrap().to_string();
-    let teams: Vec<String> = hub
-        .search_all(&format!("CareTeam?participant={role}"))
+    let teams: Vec<String> = storage
+        .search(&format!("CareTeam?participant={role}"))
         .await
         .iter()
         .map(|t| format!("CareTeam/{}", t["id"].as_str().unwrap()))
         .collect();
     assert!(!teams.is_empty());
-    let caseload: Vec<String> = hub
-        .search_all("EpisodeOfCare?status=active&_count=100")
+    let caseload: Vec<String> = storage
+        .search("EpisodeOfCare?status=active")
         .await
         .iter()
         .filter(|e| refs(e, "team").iter().any(|t| teams.contains(t)))
@@ -110,7 +111,7 @@ async fn care_access(backend: Backend) {
 
     // The hub agrees, patient by patient.
     let mut outside = None;
-    for p in hub.search_all("Patient?_count=100").await {
+    for p in storage.search("Patient").await {
         let id = p["id"].as_str().unwrap();
         let (s, a) = api
             .get(&nurse, &format!("/careshare/patients/{id}/access"))
@@ -271,6 +272,7 @@ async fn care_access(backend: Backend) {
         "{text}"
     );
     assert!(run_cli_env(&hub.db, &["audit", "verify"], &[]).0);
+    storage.close().await;
     hub.stop().await;
 }
 

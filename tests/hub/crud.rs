@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both;
-use crate::harness::{diagnostics, Hub};
+use crate::harness::{diagnostics, Hub, IDENTITY_VERSIONS, TESTER_ORG};
 
 fn patient(family: &str) -> serde_json::Value {
     let mut p = json!({
@@ -27,6 +27,11 @@ async fn versions_and_history(hub: &Hub) {
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["meta"]["versionId"], "1");
+    // Written in the name of the writer's organisation.
+    assert_eq!(
+        created["meta"]["source"],
+        format!("Organization/{TESTER_ORG}")
+    );
     // Unknown elements and decimal precision are kept exactly.
     assert_eq!(created["futureElement"], json!({"kept": true}));
     assert_eq!(
@@ -190,7 +195,10 @@ async fn errors_are_operation_outcomes_with_the_right_status(hub: &Hub) {
 
     // Nothing was written by any of those.
     let (_, h) = hub.get("_history").await;
-    assert_eq!(h["total"], 0, "refused requests wrote nothing: {h}");
+    assert_eq!(
+        h["total"], IDENTITY_VERSIONS,
+        "refused requests wrote nothing: {h}"
+    );
 }
 both!(errors_are_operation_outcomes_with_the_right_status);
 
@@ -317,3 +325,18 @@ async fn every_fhir_request_needs_a_caller_and_is_audited(hub: &Hub) {
     );
 }
 both!(every_fhir_request_needs_a_caller_and_is_audited);
+
+async fn records_are_written_in_the_writers_name(hub: &Hub) {
+    let mut p = patient("Author");
+    p["meta"] = json!({"source": "Organization/someone-else"});
+    let (s, oo) = hub.post("Patient", &p).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{oo}");
+    assert!(diagnostics(&oo).contains("your own organisation"), "{oo}");
+    p["meta"] = json!({"source": "http://legacy-system.example/feed"});
+    let (s, oo) = hub.post("Patient", &p).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{oo}");
+    assert!(diagnostics(&oo).contains("meta.source"), "{oo}");
+    let (_, h) = hub.get("Patient/_history").await;
+    assert_eq!(h["total"], 0, "nothing written: {h}");
+}
+both!(records_are_written_in_the_writers_name);

@@ -2,7 +2,9 @@
 
 use reqwest::StatusCode;
 
-use crate::harness::{run_cli, Backend, Hub, TestDb};
+use crate::harness::{run_cli, Backend, Hub, Stored, TestDb};
+
+const DEMO_PASSPHRASE: &str = "careshare-demo-2026";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_seed_gives_byte_identical_output() {
@@ -50,9 +52,10 @@ async fn demo_region_loads_and_serves(backend: Backend) {
         second.starts_with("created 0, updated 0,"),
         "loading twice changes nothing: {second}"
     );
-    let hub = Hub::start_on(db);
-    let patients = hub.search_all("Patient?_count=5").await;
+    let storage = Stored::open(&db).await;
+    let patients = storage.search("Patient").await;
     assert_eq!(patients.len(), 12);
+    let hub = Hub::start_on(db);
     for p in &patients {
         let nhs = p["identifier"]
             .as_array()
@@ -65,10 +68,38 @@ async fn demo_region_loads_and_serves(backend: Backend) {
         assert!(careshare_demo::nhs_number_is_valid(nhs), "{nhs}");
         let gp = p["generalPractitioner"][0]["reference"].as_str().unwrap();
         let (s, _) = hub.get(gp).await;
-        assert_eq!(s, StatusCode::OK, "GP practice {gp} exists");
+        assert_eq!(s, StatusCode::OK, "GP practice {gp} is in the directory");
     }
-    let (_, b) = hub.get("EpisodeOfCare?status=active&_summary=count").await;
-    assert!(b["total"].as_i64().unwrap() >= 2, "{b}");
+    assert!(storage.search("EpisodeOfCare?status=active").await.len() >= 2);
+
+    // The demo GP sees exactly the patients registered with her practice, page by page.
+    let gp = hub.sign_in("gp.sarah.holmes", DEMO_PASSPHRASE).await;
+    let (_, me) = gp.get_root("/auth/whoami").await;
+    let role_id = me["practitioner_role"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("PractitionerRole/");
+    let role = storage.read("PractitionerRole", role_id).await.unwrap();
+    let practice = role["organization"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut registered: Vec<String> = patients
+        .iter()
+        .filter(|p| p["generalPractitioner"][0]["reference"] == practice.as_str())
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    registered.sort();
+    assert!(!registered.is_empty() && registered.len() < patients.len());
+    let mut seen: Vec<String> = gp
+        .search_all("Patient?_count=2")
+        .await
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, registered);
+    storage.close().await;
     hub.stop().await;
 }
 

@@ -82,16 +82,111 @@ impl TestDb {
 
 /// A running hub. `client` carries the bearer token of a signed-in test account.
 pub struct Hub {
-    pub base: String,
     pub db: TestDb,
     child: Child,
+    /// Signed in as the test account.
+    session: Session,
+}
+
+/// A signed-in caller of a hub's FHIR API.
+pub struct Session {
+    pub base: String,
     pub client: Client,
     pub token: String,
+}
+
+impl std::ops::Deref for Hub {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl Session {
+    fn new(base: &str, token: String) -> Session {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let client = Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        Session {
+            base: base.to_string(),
+            client,
+            token,
+        }
+    }
+}
+
+/// What the store holds, read straight from the database past the access policy: the
+/// tests' ground truth, worked out independently of what the API lets a caller see.
+pub struct Stored {
+    store: careshare_hub::store::Store,
+}
+
+impl Stored {
+    pub async fn open(db: &TestDb) -> Stored {
+        Stored {
+            store: careshare_hub::store::Store::connect(&db.url)
+                .await
+                .expect("open the test database"),
+        }
+    }
+
+    /// Every current resource matching a search (`Type?params`).
+    pub async fn search(&self, query: &str) -> Vec<Value> {
+        use careshare_hub::store::{self, Conn};
+        let (ty, params) = query.split_once('?').unwrap_or((query, ""));
+        let pairs = careshare_hub::engine::query_pairs(params);
+        let req = careshare_fhir::search::parse_search(ty, &pairs).expect("a valid search");
+        let mut conn = self.store.reader().await.expect("a connection");
+        let mut conn = Conn::Any(&mut conn);
+        let snapshot = store::snapshot_of(&mut conn, None).await.expect("snapshot");
+        let rows = store::search_rows(&mut conn, &req, snapshot, None, 1_000_000)
+            .await
+            .expect("search");
+        rows.iter()
+            .filter_map(|s| s.resource().expect("stored JSON"))
+            .collect()
+    }
+
+    /// The current version of `Type/id`, if there is one and it is not deleted.
+    pub async fn read(&self, ty: &str, id: &str) -> Option<Value> {
+        use careshare_hub::store::{self, Conn};
+        let mut conn = self.store.reader().await.expect("a connection");
+        store::read_current(&mut Conn::Any(&mut conn), ty, id)
+            .await
+            .expect("read")
+            .and_then(|s| s.resource().expect("stored JSON"))
+    }
+
+    pub async fn close(self) {
+        self.store.close().await;
+    }
 }
 
 /// The account every harness hub signs in as.
 pub const TESTER: &str = "tester";
 pub const TESTER_PASSPHRASE: &str = "a passphrase for the test account";
+
+/// The organisation the test account writes for.
+pub const TESTER_ORG: &str = "org-test";
+
+/// The test account's organisation and PractitionerRole (a source system's feed).
+const TESTER_IDENTITY: &str = r#"{"resourceType": "Bundle", "type": "collection", "entry": [
+  {"resource": {"resourceType": "Organization", "id": "org-test", "name": "Test feed organisation"}},
+  {"resource": {"resourceType": "PractitionerRole", "id": "role-tester", "active": true,
+    "organization": {"reference": "Organization/org-test"},
+    "code": [{"coding": [{"system": "https://careshare.example.org/fhir/CodeSystem/staff-role",
+      "code": "source-system"}]}]}}
+]}"#;
+
+/// Versions the test account's identity adds to every harness database.
+pub const IDENTITY_VERSIONS: i64 = 2;
 
 /// Fast passphrase hashing for tests (production uses 600,000 iterations).
 pub const TEST_PBKDF2_ITERATIONS: &str = "1000";
@@ -170,6 +265,14 @@ impl Hub {
             .strip_prefix("Careshare hub listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from the hub: {line:?}"))
             .to_string();
+        // The test account is a source system of its own organisation: it may write any
+        // record in that organisation's name and read back what it wrote.
+        let identity = tempfile::Builder::new()
+            .suffix(".json")
+            .tempfile()
+            .expect("temp file");
+        std::fs::write(identity.path(), TESTER_IDENTITY).expect("write the tester identity");
+        run_cli(&db, &["import", &identity.path().display().to_string()]);
         let (ok, out, err) = run_cli_env(
             &db,
             &[
@@ -184,22 +287,28 @@ impl Hub {
         );
         assert!(ok, "creating the test account: {out}{err}");
         let token = sign_in_blocking(&base, TESTER, TESTER_PASSPHRASE);
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().expect("header"),
-        );
-        let client = Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client");
         Hub {
-            base,
             db,
             child,
-            client,
-            token,
+            session: Session::new(&base, token),
         }
+    }
+
+    /// Signs another account in.
+    pub async fn sign_in(&self, user: &str, passphrase: &str) -> Session {
+        let root = self.base.trim_end_matches("/fhir");
+        let r = Client::new()
+            .post(format!("{root}/auth/token"))
+            .json(&serde_json::json!({"username": user, "passphrase": passphrase}))
+            .send()
+            .await
+            .expect("sign-in reaches the hub");
+        let (s, b) = json_of(r).await;
+        assert_eq!(s, StatusCode::OK, "{user} signs in: {b}");
+        Session::new(
+            &self.base,
+            b["access_token"].as_str().expect("a token").to_string(),
+        )
     }
 
     /// Stops the hub (SIGTERM, then wait) and removes its database.
@@ -218,12 +327,17 @@ impl Hub {
     }
 
     fn terminate(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
     }
+}
 
+impl Session {
     pub fn url(&self, path: &str) -> String {
         let path = path.trim_start_matches('/');
         if path.is_empty() {
@@ -241,6 +355,19 @@ impl Hub {
                 .body(serde_json::to_vec(b).expect("json"));
         }
         rb.send().await.expect("request reaches the hub")
+    }
+
+    /// GET a path outside `/fhir` (e.g. `/auth/whoami`).
+    pub async fn get_root(&self, path: &str) -> (StatusCode, Value) {
+        let root = self.base.trim_end_matches("/fhir");
+        json_of(
+            self.client
+                .get(format!("{root}{path}"))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

@@ -199,6 +199,20 @@ pub async fn grants_for(
         .map_err(StoreError::from)
 }
 
+/// Every break-glass grant the user holds (active or not; the policy looks at the times).
+pub async fn grants_of(store: &Store, username: &str) -> Result<Vec<BreakGlassGrant>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {GRANT_COLUMNS} FROM break_glass WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| grant_from_row(r).map(|g| g.grant))
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::from)
+}
+
 /// Stores a new grant.
 pub async fn store_grant(store: &Store, g: &BreakGlassGrant) -> Result<String, StoreError> {
     let id = format!("bg-{}", uuid::Uuid::new_v4().simple());

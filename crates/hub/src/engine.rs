@@ -30,12 +30,68 @@ pub enum EngineError {
     Conflict(String),
     #[error("{0}")]
     NotSupported(String),
+    /// The access policy refused the write.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Decides, inside the write transaction, whether each write and each read a write
+/// request makes may go ahead. The REST API passes the caller's policy guard; local tools
+/// (import, the demo region) pass [`Trusted`].
+pub trait Authorize: Send {
+    /// Before `proposed` replaces `current` (None: a create, or a delete). May complete
+    /// `proposed` (the hub stamps the writer's organisation).
+    fn write(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        res_type: &str,
+        id: &str,
+        current: Option<&Value>,
+        proposed: Option<&mut Value>,
+    ) -> impl std::future::Future<Output = Result<(), EngineError>> + Send;
+
+    /// Before returning `found` (a read inside a transaction, or what a conditional create
+    /// matched).
+    fn read(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        res_type: &str,
+        id: &str,
+        found: &Value,
+    ) -> impl std::future::Future<Output = Result<(), EngineError>> + Send;
+}
+
+/// No access checks: for the operator's own tools (import, demo region), never for a
+/// network caller.
+pub struct Trusted;
+
+impl Authorize for Trusted {
+    async fn write(
+        &mut self,
+        _: &mut WriteTx<'_>,
+        _: &str,
+        _: &str,
+        _: Option<&Value>,
+        _: Option<&mut Value>,
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    async fn read(
+        &mut self,
+        _: &mut WriteTx<'_>,
+        _: &str,
+        _: &str,
+        _: &Value,
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
 impl EngineError {
-    fn bad(code: IssueType, msg: impl Into<String>) -> EngineError {
+    pub fn bad(code: IssueType, msg: impl Into<String>) -> EngineError {
         EngineError::BadRequest(vec![Issue::error(code, msg)])
     }
 
@@ -57,6 +113,7 @@ impl EngineError {
             }
             EngineError::Conflict(m) => EngineError::Conflict(format!("{at}: {m}")),
             EngineError::NotSupported(m) => EngineError::NotSupported(format!("{at}: {m}")),
+            EngineError::Forbidden(m) => EngineError::Forbidden(format!("{at}: {m}")),
             e @ EngineError::Store(_) => e,
         }
     }
@@ -224,14 +281,23 @@ pub fn set_id(resource: &mut Value, id: &str) {
 /// Writes `resource` as the next version of `Type/id` unless its content is unchanged.
 async fn write_resource(
     tx: &mut WriteTx<'_>,
+    auth: &mut impl Authorize,
     res_type: &str,
     id: &str,
     mut resource: Value,
     if_match: Option<VersionId>,
 ) -> Result<Outcome, EngineError> {
     set_id(&mut resource, id);
-    let entries = validate(&resource, ReferenceRules::Stored).map_err(EngineError::Invalid)?;
+    validate(&resource, ReferenceRules::Stored).map_err(EngineError::Invalid)?;
     let current = tx.current(res_type, id).await?;
+    let old = match current.as_ref().filter(|c| !c.deleted) {
+        Some(c) => c.resource()?,
+        None => None,
+    };
+    auth.write(tx, res_type, id, old.as_ref(), Some(&mut resource))
+        .await?;
+    // Index entries of the resource as it will be stored (the guard may have completed it).
+    let entries = validate(&resource, ReferenceRules::Stored).map_err(EngineError::Invalid)?;
     if let Some(expected) = if_match {
         match &current {
             Some(c) if !c.deleted && c.version == expected.0 => {}
@@ -249,11 +315,9 @@ async fn write_resource(
             }
         }
     }
-    if let Some(c) = current.as_ref().filter(|c| !c.deleted) {
-        if let Some(old) = c.resource()? {
-            if same_content(&old, &resource) {
-                return Outcome::from_stored(WriteStatus::Unchanged, c);
-            }
+    if let (Some(c), Some(old)) = (current.as_ref(), old.as_ref()) {
+        if same_content(old, &resource) {
+            return Outcome::from_stored(WriteStatus::Unchanged, c);
         }
     }
     let status = match &current {
@@ -280,6 +344,7 @@ async fn write_resource(
 
 async fn delete_resource(
     tx: &mut WriteTx<'_>,
+    auth: &mut impl Authorize,
     res_type: &str,
     id: &str,
     if_match: Option<VersionId>,
@@ -301,6 +366,8 @@ async fn delete_resource(
     if current.deleted {
         return Outcome::from_stored(WriteStatus::Deleted, &current);
     }
+    let old = current.resource()?;
+    auth.write(tx, res_type, id, old.as_ref(), None).await?;
     let written = tx.put_version(res_type, id, Some(&current), None).await?;
     Ok(Outcome {
         status: WriteStatus::Deleted,
@@ -316,6 +383,7 @@ async fn delete_resource(
 /// nothing matches (one match: that resource is returned, several: 412).
 pub async fn create(
     store: &Store,
+    auth: &mut impl Authorize,
     resource: Value,
     if_none_exist: Option<&str>,
 ) -> Result<Outcome, EngineError> {
@@ -336,12 +404,13 @@ pub async fn create(
             if_match: None,
         }),
     };
-    single(store, entry, IdMode::Server).await
+    single(store, auth, entry, IdMode::Server).await
 }
 
 /// `PUT /Type/id` (create-on-update with the client's id) or `PUT /Type?query`.
 pub async fn update(
     store: &Store,
+    auth: &mut impl Authorize,
     target: Target,
     resource: Value,
     if_match: Option<&str>,
@@ -358,12 +427,13 @@ pub async fn update(
             if_match: if_match.map(str::to_string),
         }),
     };
-    single(store, entry, IdMode::Server).await
+    single(store, auth, entry, IdMode::Server).await
 }
 
 /// `DELETE /Type/id`.
 pub async fn delete(
     store: &Store,
+    auth: &mut impl Authorize,
     res_type: &str,
     id: &str,
     if_match: Option<&str>,
@@ -383,32 +453,39 @@ pub async fn delete(
             if_match: if_match.map(str::to_string),
         }),
     };
-    single(store, entry, IdMode::Server).await
+    single(store, auth, entry, IdMode::Server).await
 }
 
-async fn single(store: &Store, entry: Entry, mode: IdMode) -> Result<Outcome, EngineError> {
-    let mut out = transaction_entries(store, vec![entry], mode, false).await?;
+async fn single(
+    store: &Store,
+    auth: &mut impl Authorize,
+    entry: Entry,
+    mode: IdMode,
+) -> Result<Outcome, EngineError> {
+    let mut out = transaction_entries(store, auth, vec![entry], mode, false).await?;
     Ok(out.pop().expect("one entry in, one outcome out"))
 }
 
 /// A transaction Bundle: all entries or none.
 pub async fn transaction(
     store: &Store,
+    auth: &mut impl Authorize,
     bundle: Bundle,
     mode: IdMode,
 ) -> Result<Vec<Outcome>, EngineError> {
-    transaction_entries(store, bundle.entries, mode, true).await
+    transaction_entries(store, auth, bundle.entries, mode, true).await
 }
 
 /// A batch Bundle: each entry on its own.
 pub async fn batch(
     store: &Store,
+    auth: &mut impl Authorize,
     bundle: Bundle,
     mode: IdMode,
 ) -> Vec<Result<Outcome, EngineError>> {
     let mut out = Vec::with_capacity(bundle.entries.len());
     for entry in bundle.entries {
-        let r = single(store, entry, mode).await;
+        let r = single(store, auth, entry, mode).await;
         out.push(r);
     }
     out
@@ -440,6 +517,7 @@ fn processing_rank(m: Method) -> u8 {
 
 async fn transaction_entries(
     store: &Store,
+    auth: &mut impl Authorize,
     entries: Vec<Entry>,
     mode: IdMode,
     in_bundle: bool,
@@ -531,10 +609,13 @@ async fn transaction_entries(
                 resource: None,
             }),
             (Method::Delete, Some(id)) => {
-                delete_resource(&mut tx, &p.res_type, id, p.if_match).await
+                delete_resource(&mut tx, auth, &p.res_type, id, p.if_match).await
             }
             (Method::Get, Some(id)) => match tx.current(&p.res_type, id).await? {
-                Some(s) if !s.deleted => Outcome::from_stored(WriteStatus::Read, &s),
+                Some(s) if !s.deleted => {
+                    checked_read(&mut tx, auth, &s).await?;
+                    Outcome::from_stored(WriteStatus::Read, &s)
+                }
                 Some(_) => Err(EngineError::Gone(format!(
                     "{}/{id} was deleted",
                     p.res_type
@@ -545,7 +626,10 @@ async fn transaction_entries(
                 ))),
             },
             (_, Some(id)) if p.existing => match tx.current(&p.res_type, id).await? {
-                Some(s) => Outcome::from_stored(WriteStatus::Existing, &s),
+                Some(s) => {
+                    checked_read(&mut tx, auth, &s).await?;
+                    Outcome::from_stored(WriteStatus::Existing, &s)
+                }
                 None => Err(EngineError::NotFound(format!(
                     "{}/{id} does not exist",
                     p.res_type
@@ -553,7 +637,7 @@ async fn transaction_entries(
             },
             (Method::Post | Method::Put, Some(id)) => {
                 let resource = p.resource.take().expect("planned writes carry a resource");
-                write_resource(&mut tx, &p.res_type, id, resource, p.if_match).await
+                write_resource(&mut tx, auth, &p.res_type, id, resource, p.if_match).await
             }
             _ => Err(EngineError::NotSupported(
                 "this request is not supported".into(),
@@ -566,6 +650,18 @@ async fn transaction_entries(
         .into_iter()
         .map(|o| o.expect("every entry applied"))
         .collect())
+}
+
+/// Lets `auth` see a stored version before it is returned.
+async fn checked_read(
+    tx: &mut WriteTx<'_>,
+    auth: &mut impl Authorize,
+    s: &Stored,
+) -> Result<(), EngineError> {
+    match s.resource()? {
+        Some(v) => auth.read(tx, &s.res_type, &s.id, &v).await,
+        None => Ok(()),
+    }
 }
 
 async fn plan(tx: &mut WriteTx<'_>, e: &Entry, mode: IdMode) -> Result<Planned, EngineError> {

@@ -319,13 +319,15 @@ async fn import_bundle(
         }
     };
     match bundle.bundle_type {
-        BundleType::Transaction => match engine::transaction(store, bundle, IdMode::Import).await {
-            Ok(outcomes) => outcomes.iter().for_each(|o| summary.count(o)),
-            Err(EngineError::Store(e)) => return Err(e.into()),
-            Err(e) => summary.rejected.push((name.to_string(), describe(&e))),
-        },
+        BundleType::Transaction => {
+            match engine::transaction(store, &mut engine::Trusted, bundle, IdMode::Import).await {
+                Ok(outcomes) => outcomes.iter().for_each(|o| summary.count(o)),
+                Err(EngineError::Store(e)) => return Err(e.into()),
+                Err(e) => summary.rejected.push((name.to_string(), describe(&e))),
+            }
+        }
         BundleType::Batch => {
-            for (i, r) in engine::batch(store, bundle, IdMode::Import)
+            for (i, r) in engine::batch(store, &mut engine::Trusted, bundle, IdMode::Import)
                 .await
                 .into_iter()
                 .enumerate()
@@ -351,7 +353,7 @@ async fn import_bundle(
                 bundle_type: BundleType::Transaction,
                 entries: entries.clone(),
             };
-            match engine::transaction(store, together, IdMode::Import).await {
+            match engine::transaction(store, &mut engine::Trusted, together, IdMode::Import).await {
                 Ok(outcomes) => outcomes.iter().for_each(|o| summary.count(o)),
                 Err(EngineError::Store(e)) => return Err(e.into()),
                 Err(_) => {
@@ -362,7 +364,7 @@ async fn import_bundle(
                     let indices: Vec<usize> = each.entries.iter().map(|e| e.index).collect();
                     for (i, r) in indices
                         .into_iter()
-                        .zip(engine::batch(store, each, IdMode::Import).await)
+                        .zip(engine::batch(store, &mut engine::Trusted, each, IdMode::Import).await)
                     {
                         summary.record(entry_location(name, i), r)?;
                     }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod engine;
+pub mod guard;
 pub mod import;
 pub mod report;
 pub mod store;

@@ -408,11 +408,11 @@ pub fn may_read_each(
     facts: &ResourceFacts,
     now: DateTime<Utc>,
 ) -> Decision {
+    if subject.role == Role::SourceSystem && facts.kind.is_patient_record() {
+        return source_system_read(subject, facts);
+    }
     if !facts.kind.is_patient_record() || facts.patients.is_empty() {
         return Decision::deny(DenyReason::WrongPatient);
-    }
-    if subject.role == Role::SourceSystem {
-        return source_system_read(subject, facts);
     }
     let mut result = None;
     for patient in &facts.patients {

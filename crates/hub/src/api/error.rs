@@ -67,7 +67,24 @@ impl From<EngineError> for ApiError {
             EngineError::NotSupported(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, IssueType::NotSupported, m)
             }
+            EngineError::Forbidden(m) => {
+                ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, m)
+            }
             EngineError::Store(e) => internal(&e),
+        }
+    }
+}
+
+impl From<crate::access::AccessError> for ApiError {
+    fn from(e: crate::access::AccessError) -> ApiError {
+        use crate::access::AccessError as A;
+        match e {
+            A::MissingRole(_) | A::BadRole(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                IssueType::Forbidden,
+                format!("your account cannot be used for the record: {e}"),
+            ),
+            A::Store(e) => internal(&e),
         }
     }
 }

@@ -8,7 +8,7 @@ mod error;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,13 +19,17 @@ use careshare_fhir::search::{parse_search, PageToken, SearchRequest, DEFAULT_COU
 use careshare_fhir::{
     is_resource_type, is_valid_id, operation_outcome, Issue, IssueType, VersionId,
 };
+use careshare_policy::{DenyReason, Purpose};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 pub use error::ApiError;
 
 use crate::audit::{self, Action, Record};
+use crate::auth::Caller;
 use crate::engine::{self, query_pairs, IdMode, Outcome, WriteStatus};
-use crate::store::{self, Conn, HistoryScope, Page, Store, Stored};
+use crate::guard::Guard;
+use crate::store::{self, Conn, HistoryScope, Store, Stored};
 
 /// The FHIR JSON media type with its charset.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
@@ -70,44 +74,66 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// What a FHIR handler tells the audit trail about a successful request.
+/// What a FHIR handler tells the audit trail about a request.
 #[derive(Debug, Clone, Default)]
 pub struct AuditNote {
     pub action: Option<Action>,
-    /// Patients whose records were returned or written.
-    pub patients: Vec<String>,
+    /// Patients whose records were returned, written or refused, each with the purpose of
+    /// use (break-glass where a grant was needed).
+    pub patients: Vec<(String, Purpose)>,
+    /// The caller's purpose of use for anything not about a patient.
+    pub purpose: Option<Purpose>,
+    /// Why the access policy refused the request, if it did.
+    pub denied: Option<DenyReason>,
 }
 
 impl AuditNote {
-    fn new(action: Action, resources: &[&Value]) -> AuditNote {
-        let mut patients: Vec<String> = resources
-            .iter()
-            .flat_map(|r| careshare_fhir::search::patient_compartment(r))
-            .collect();
-        patients.sort();
-        patients.dedup();
+    fn action(action: Action) -> AuditNote {
         AuditNote {
             action: Some(action),
-            patients,
+            ..AuditNote::default()
         }
-    }
-
-    fn attach(self, mut r: Response) -> Response {
-        r.extensions_mut().insert(self);
-        r
     }
 }
 
-fn parsed(s: &Stored) -> Option<Value> {
-    s.content
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
+/// The caller's policy guard for this request.
+async fn guard_for(state: &AppState, caller: &Caller) -> Result<Guard, ApiError> {
+    Ok(Guard::load(&state.store, caller, chrono::Utc::now()).await?)
+}
+
+/// The response of a guarded handler, with the audit note made from what the guard
+/// permitted and refused. `action` is used unless the response names its own.
+fn finish(action: Action, guard: &Guard, result: Result<Response, ApiError>) -> Response {
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    let own = resp.extensions_mut().remove::<AuditNote>();
+    let mut note = AuditNote {
+        action: own.and_then(|n| n.action).or(Some(action)),
+        purpose: Some(guard.purpose()),
+        ..AuditNote::default()
+    };
+    note.patients = guard
+        .touched()
+        .iter()
+        .map(|(p, purpose)| (p.clone(), *purpose))
+        .collect();
+    if let Some((patients, reason)) = guard.refused() {
+        if !resp.status().is_success() || guard.touched().is_empty() {
+            note.denied = Some(*reason);
+            for p in patients {
+                if !note.patients.iter().any(|(q, _)| q == p) {
+                    note.patients.push((p.clone(), guard.purpose()));
+                }
+            }
+        }
+    }
+    resp.extensions_mut().insert(note);
+    resp
 }
 
 /// Requires a signed-in caller for the request, and records it in the audit trail: one
-/// AuditEvent per patient whose record was returned or written (or one without a patient),
-/// refused requests included. If the audit trail cannot be written, the response is
-/// withheld.
+/// AuditEvent per patient whose record was returned, written or refused (or one without a
+/// patient), refused requests included. If the audit trail cannot be written, the response
+/// is withheld.
 async fn gate(
     State(state): State<AppState>,
     mut req: axum::extract::Request,
@@ -136,10 +162,13 @@ async fn gate(
         axum::http::Method::DELETE => Action::Delete,
         _ => Action::Create,
     });
-    let failure = (!resp.status().is_success()).then(|| format!("HTTP {}", resp.status().as_u16()));
-    let base = || {
+    let failure = match note.denied {
+        Some(reason) => Some(format!("refused: {}", reason.code())),
+        None => (!resp.status().is_success()).then(|| format!("HTTP {}", resp.status().as_u16())),
+    };
+    let base = |purpose: Option<Purpose>| {
         let mut r = Record::by(action, &caller);
-        r.purpose = Some("TREAT".into());
+        r.purpose = purpose.map(|p| p.code().to_string());
         r.failure = failure.clone();
         if !target.is_empty() {
             r.entities.push(target.clone());
@@ -147,12 +176,12 @@ async fn gate(
         r
     };
     let records: Vec<Record> = if note.patients.is_empty() {
-        vec![base()]
+        vec![base(note.purpose)]
     } else {
         note.patients
             .iter()
-            .map(|p| {
-                let mut r = base();
+            .map(|(p, purpose)| {
+                let mut r = base(Some(*purpose));
                 r.patient_id = Some(p.clone());
                 r
             })
@@ -338,9 +367,7 @@ fn write_response(base: &str, headers: &HeaderMap, o: &Outcome) -> Response {
         WriteStatus::Deleted => Action::Delete,
         WriteStatus::Existing | WriteStatus::Read => Action::Read,
     };
-    let resources: Vec<&Value> = o.resource.iter().collect();
-    r.extensions_mut()
-        .insert(AuditNote::new(action, &resources));
+    r.extensions_mut().insert(AuditNote::action(action));
     if matches!(o.status, WriteStatus::Created | WriteStatus::Updated) {
         if let Ok(v) = HeaderValue::from_str(&format!(
             "{base}/{}/{}/_history/{}",
@@ -362,25 +389,80 @@ async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 async fn read(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((ty, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
-    check_id(&id)?;
-    let mut conn = state.store.reader().await?;
-    match store::read_current(&mut Conn::Any(&mut conn), &ty, &id).await? {
-        Some(s) if !s.deleted => Ok(read_response(&s)),
-        Some(s) => Err(gone(&s)),
-        None => Err(ApiError::not_found(format!("{ty}/{id} does not exist"))),
+) -> Response {
+    let mut g = match guard_for(&state, &caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let r = read_inner(&state, &mut g, &ty, &id, None).await;
+    finish(Action::Read, &g, r)
+}
+
+async fn vread(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((ty, id, vid)): Path<(String, String, String)>,
+) -> Response {
+    let mut g = match guard_for(&state, &caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let r = match VersionId::parse(&vid) {
+        Some(v) => read_inner(&state, &mut g, &ty, &id, Some(v.0)).await,
+        None => Err(ApiError::bad_request(format!(
+            "'{vid}' is not a version id"
+        ))),
+    };
+    finish(Action::Read, &g, r)
+}
+
+fn missing(ty: &str, id: &str, version: Option<i64>) -> ApiError {
+    match version {
+        None => ApiError::not_found(format!("{ty}/{id} does not exist")),
+        Some(v) => ApiError::not_found(format!("{ty}/{id} has no version {v}")),
     }
 }
 
-/// A stored version as the answer to a read, noted for the audit trail.
-fn read_response(s: &Stored) -> Response {
-    let note = match parsed(s) {
-        Some(v) => AuditNote::new(Action::Read, &[&v]),
-        None => AuditNote::default(),
+/// A read or vread. What the caller may not see answers exactly as what does not exist;
+/// an old version is shown only while the record as it stands is visible too.
+async fn read_inner(
+    state: &AppState,
+    g: &mut Guard,
+    ty: &str,
+    id: &str,
+    version: Option<i64>,
+) -> Result<Response, ApiError> {
+    check_type(ty)?;
+    check_id(id)?;
+    let mut conn = state.store.reader().await?;
+    let mut conn = Conn::Any(&mut conn);
+    let found = match version {
+        None => store::read_current(&mut conn, ty, id).await?,
+        Some(v) => store::read_version(&mut conn, ty, id, v).await?,
     };
-    note.attach(stored_response(s))
+    let Some(s) = found else {
+        return Err(missing(ty, id, version));
+    };
+    if s.deleted {
+        return if g.record_visible(&mut conn, ty, id).await? {
+            Err(gone(&s))
+        } else {
+            Err(missing(ty, id, version))
+        };
+    }
+    let Some(seen) = g.check_stored(&mut conn, &s).await? else {
+        return Err(missing(ty, id, version));
+    };
+    if seen.is_permit() && version.is_some() && !g.record_visible(&mut conn, ty, id).await? {
+        return Err(missing(ty, id, version));
+    }
+    g.record(&seen);
+    if !seen.is_permit() {
+        return Err(missing(ty, id, version));
+    }
+    Ok(stored_response(&s))
 }
 
 fn gone(s: &Stored) -> ApiError {
@@ -405,38 +487,29 @@ fn stored_response(s: &Stored) -> Response {
     r
 }
 
-async fn vread(
-    State(state): State<AppState>,
-    Path((ty, id, vid)): Path<(String, String, String)>,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
-    check_id(&id)?;
-    let version = VersionId::parse(&vid)
-        .ok_or_else(|| ApiError::bad_request(format!("'{vid}' is not a version id")))?;
-    let mut conn = state.store.reader().await?;
-    match store::read_version(&mut Conn::Any(&mut conn), &ty, &id, version.0).await? {
-        Some(s) if !s.deleted => Ok(read_response(&s)),
-        Some(s) => Err(gone(&s)),
-        None => Err(ApiError::not_found(format!(
-            "{ty}/{id} has no version {vid}"
-        ))),
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(ty): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
-    let resource = read_resource(&headers, body, &ty).await?;
-    let if_none_exist = headers
-        .get("if-none-exist")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim_start_matches('?').to_string());
-    let o = engine::create(&state.store, resource, if_none_exist.as_deref()).await?;
-    Ok(write_response(&base_url(&state, &headers), &headers, &o))
+) -> Response {
+    let mut g = match guard_for(&state, &caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let r = async {
+        check_type(&ty)?;
+        let resource = read_resource(&headers, body, &ty).await?;
+        let if_none_exist = headers
+            .get("if-none-exist")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.trim_start_matches('?').to_string());
+        let o = engine::create(&state.store, &mut g, resource, if_none_exist.as_deref()).await?;
+        Ok(write_response(&base_url(&state, &headers), &headers, &o))
+    }
+    .await;
+    finish(Action::Create, &g, r)
 }
 
 /// Reads the body as a resource of the URL's type.
@@ -451,12 +524,36 @@ async fn read_resource(headers: &HeaderMap, body: Body, ty: &str) -> Result<Valu
 /// An update (by id or by criteria) and its answer.
 async fn put(
     state: &AppState,
+    caller: &Caller,
     headers: &HeaderMap,
     target: Target,
-    resource: Value,
-) -> Result<Response, ApiError> {
-    let o = engine::update(&state.store, target, resource, if_match(headers).as_deref()).await?;
-    Ok(write_response(&base_url(state, headers), headers, &o))
+    body: Body,
+) -> Response {
+    let mut g = match guard_for(state, caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let r = async {
+        let ty = match &target {
+            Target::Instance { resource_type, .. } | Target::Conditional { resource_type, .. } => {
+                resource_type.clone()
+            }
+            Target::Type(t) => t.clone(),
+            Target::Version { resource_type, .. } => resource_type.clone(),
+        };
+        let resource = read_resource(headers, body, &ty).await?;
+        let o = engine::update(
+            &state.store,
+            &mut g,
+            target,
+            resource,
+            if_match(headers).as_deref(),
+        )
+        .await?;
+        Ok(write_response(&base_url(state, headers), headers, &o))
+    }
+    .await;
+    finish(Action::Update, &g, r)
 }
 
 fn resource_type_mismatch(resource: &Value, ty: &str) -> ApiError {
@@ -477,66 +574,79 @@ fn if_match(headers: &HeaderMap) -> Option<String> {
 
 async fn update(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((ty, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
-    check_id(&id)?;
-    let resource = read_resource(&headers, body, &ty).await?;
+) -> Response {
+    if let Err(e) = check_type(&ty).and_then(|_| check_id(&id)) {
+        return e.into_response();
+    }
     let target = Target::Instance {
         resource_type: ty,
         id,
     };
-    put(&state, &headers, target, resource).await
+    put(&state, &caller, &headers, target, body).await
 }
 
 async fn conditional_update(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(ty): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
+) -> Response {
+    if let Err(e) = check_type(&ty) {
+        return e.into_response();
+    }
     let query = query.unwrap_or_default();
     if query.is_empty() {
-        return Err(ApiError::bad_request(
+        return ApiError::bad_request(
             "PUT needs an id (Type/id) or search criteria (Type?criteria)",
-        ));
+        )
+        .into_response();
     }
-    let resource = read_resource(&headers, body, &ty).await?;
     let target = Target::Conditional {
         resource_type: ty,
         query,
     };
-    put(&state, &headers, target, resource).await
+    put(&state, &caller, &headers, target, body).await
 }
 
 async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((ty, id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
-    check_id(&id)?;
-    let before = {
-        let mut conn = state.store.reader().await?;
-        store::read_current(&mut Conn::Any(&mut conn), &ty, &id)
-            .await?
-            .and_then(|s| parsed(&s))
+) -> Response {
+    let mut g = match guard_for(&state, &caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
     };
-    let o = engine::delete(&state.store, &ty, &id, if_match(&headers).as_deref()).await?;
-    let mut r = json_response(
-        StatusCode::OK,
-        &operation_outcome(&[Issue::information(format!(
-            "{ty}/{id} deleted (version {})",
-            o.version
-        ))]),
-    );
-    set_version_headers(&mut r, o.version, o.last_updated);
-    let resources: Vec<&Value> = before.iter().collect();
-    Ok(AuditNote::new(Action::Delete, &resources).attach(r))
+    let r = async {
+        check_type(&ty)?;
+        check_id(&id)?;
+        let o = engine::delete(
+            &state.store,
+            &mut g,
+            &ty,
+            &id,
+            if_match(&headers).as_deref(),
+        )
+        .await?;
+        let mut r = json_response(
+            StatusCode::OK,
+            &operation_outcome(&[Issue::information(format!(
+                "{ty}/{id} deleted (version {})",
+                o.version
+            ))]),
+        );
+        set_version_headers(&mut r, o.version, o.last_updated);
+        Ok(r)
+    }
+    .await;
+    finish(Action::Delete, &g, r)
 }
 
 fn search_request(ty: &str, query: Option<String>) -> Result<SearchRequest, ApiError> {
@@ -566,45 +676,227 @@ fn link(base: &str, path: &str, params: &[(String, String)], page: Option<&PageT
     }
 }
 
+/// How many rows a filtered search or history reads from the store at a time.
+const SCAN_CHUNK: usize = 200;
+
+/// One page of what the caller may see, and how to go on.
+struct Filtered {
+    entries: Vec<Stored>,
+    /// The key after which the next page starts, if there are more visible rows.
+    next_after: Option<String>,
+    /// Every visible match, counted on a first page (a later page does not repeat it).
+    total: Option<i64>,
+}
+
+/// Reads rows in the store's order, chunk by chunk, keeping those the caller may see, until
+/// `count` are kept and one more is known to exist; on a first page (or when only the count
+/// is wanted) it reads on to the end to count them all. Totals and `next` links are so
+/// computed over visible rows only: they never reveal that hidden ones exist.
+async fn filter_rows(
+    conn: &mut Conn<'_>,
+    g: &mut Guard,
+    count: usize,
+    count_all: bool,
+    start_after: Option<String>,
+    source: Source<'_>,
+) -> Result<Filtered, ApiError> {
+    let key = |s: &Stored| source.key(s);
+    let mut after = start_after;
+    let mut kept: Vec<Stored> = Vec::new();
+    let mut more: i64 = 0;
+    let mut next_after = None;
+    let mut visible_records: HashMap<(String, String), bool> = HashMap::new();
+    'scan: loop {
+        let rows = source.fetch(conn, after.as_deref()).await?;
+        let n = rows.len();
+        for s in rows {
+            after = Some(key(&s));
+            let record = (s.res_type.clone(), s.id.clone());
+            let visible = match visible_records.get(&record) {
+                Some(v) => *v,
+                // A search row is the record as it stands at the snapshot.
+                None if !source.is_history() => true,
+                None => {
+                    let v = g.record_visible(conn, &s.res_type, &s.id).await?;
+                    visible_records.insert(record, v);
+                    v
+                }
+            };
+            let visible = visible
+                && match g.check_stored(conn, &s).await? {
+                    Some(v) => v.is_permit(),
+                    None => true, // a deletion of a visible record
+                };
+            if !visible {
+                continue;
+            }
+            if kept.len() < count {
+                kept.push(s);
+                continue;
+            }
+            if more == 0 {
+                next_after = kept.last().map(&key);
+            }
+            more += 1;
+            if !count_all {
+                break 'scan;
+            }
+        }
+        if n < SCAN_CHUNK {
+            break;
+        }
+    }
+    Ok(Filtered {
+        total: count_all.then_some(kept.len() as i64 + more),
+        next_after: if count == 0 { None } else { next_after },
+        entries: kept,
+    })
+}
+
+/// Where [`filter_rows`] reads from.
+enum Source<'a> {
+    Search {
+        req: &'a SearchRequest,
+        snapshot: i64,
+    },
+    History {
+        scope: &'a HistoryScope,
+        since: Option<i64>,
+        snapshot: i64,
+    },
+}
+
+impl Source<'_> {
+    async fn fetch(
+        &self,
+        conn: &mut Conn<'_>,
+        after: Option<&str>,
+    ) -> Result<Vec<Stored>, store::StoreError> {
+        match self {
+            Source::Search { req, snapshot } => {
+                store::search_rows(conn, req, *snapshot, after, SCAN_CHUNK).await
+            }
+            Source::History {
+                scope,
+                since,
+                snapshot,
+            } => {
+                let before = after.and_then(|a| a.parse::<i64>().ok());
+                store::history_rows(conn, scope, *since, *snapshot, before, SCAN_CHUNK).await
+            }
+        }
+    }
+
+    /// History shows old versions: each is shown only while the record as it stands is
+    /// visible too.
+    fn is_history(&self) -> bool {
+        matches!(self, Source::History { .. })
+    }
+
+    /// A row's place in the order, as a page token's `after`.
+    fn key(&self, s: &Stored) -> String {
+        match self {
+            Source::Search { req, .. } => store::search_key(req, s),
+            Source::History { .. } => s.seq.to_string(),
+        }
+    }
+}
+
+/// Records what a page returns for the audit trail.
+async fn record_returned(
+    conn: &mut Conn<'_>,
+    g: &mut Guard,
+    rows: &[Stored],
+) -> Result<(), ApiError> {
+    for s in rows {
+        if let Some(v) = g.check_stored(conn, s).await? {
+            g.record(&v);
+        }
+    }
+    Ok(())
+}
+
 async fn search_type(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(ty): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
-    let req = search_request(&ty, query)?;
-    let mut conn = state.store.reader().await?;
-    let page = store::search(&mut Conn::Any(&mut conn), &req).await?;
-    let base = base_url(&state, &headers);
-    let returned: Vec<Value> = page
-        .entries
-        .iter()
-        .chain(page.included.iter())
-        .filter_map(parsed)
-        .collect();
-    let note = AuditNote::new(Action::Search, &returned.iter().collect::<Vec<_>>());
-    Ok(note.attach(json_response(
-        StatusCode::OK,
-        &searchset(&base, &ty, &req, &page),
-    )))
+) -> Response {
+    let mut g = match guard_for(&state, &caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let r = search_inner(&state, &mut g, &ty, query, &headers).await;
+    finish(Action::Search, &g, r)
 }
 
-fn searchset(base: &str, ty: &str, req: &SearchRequest, page: &Page) -> Value {
+async fn search_inner(
+    state: &AppState,
+    g: &mut Guard,
+    ty: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    check_type(ty)?;
+    let req = search_request(ty, query)?;
+    let mut conn = state.store.reader().await?;
+    let mut conn = Conn::Any(&mut conn);
+    let snapshot = store::snapshot_of(&mut conn, req.page.as_ref()).await?;
+    let count = if req.summary_count { 0 } else { req.count };
+    let count_all = req.page.is_none() || req.summary_count;
+    let page = filter_rows(
+        &mut conn,
+        g,
+        count,
+        count_all,
+        req.page.as_ref().map(|p| p.after.clone()),
+        Source::Search {
+            req: &req,
+            snapshot,
+        },
+    )
+    .await?;
+    let mut included = Vec::new();
+    for s in store::include(&mut conn, &req, &page.entries, snapshot).await? {
+        if let Some(v) = g.check_stored(&mut conn, &s).await? {
+            if v.is_permit() {
+                included.push(s);
+            }
+        }
+    }
+    record_returned(&mut conn, g, &page.entries).await?;
+    record_returned(&mut conn, g, &included).await?;
+    let next = page.next_after.map(|after| PageToken { snapshot, after });
+    let base = base_url(state, headers);
+    Ok(json_response(
+        StatusCode::OK,
+        &searchset(&base, ty, &req, &page.entries, &included, page.total, next),
+    ))
+}
+
+fn searchset(
+    base: &str,
+    ty: &str,
+    req: &SearchRequest,
+    matches: &[Stored],
+    included: &[Stored],
+    total: Option<i64>,
+    next: Option<PageToken>,
+) -> Value {
     let mut links = vec![
         json!({"relation": "self", "url": link(base, ty, &req.canonical_params, req.page.as_ref())}),
     ];
-    if let Some(next) = &page.next {
+    if let Some(next) = &next {
         links.push(
             json!({"relation": "next", "url": link(base, ty, &req.canonical_params, Some(next))}),
         );
     }
     let mut entries: Vec<Value> = Vec::new();
-    for (s, mode) in page
-        .entries
+    for (s, mode) in matches
         .iter()
         .map(|s| (s, "match"))
-        .chain(page.included.iter().map(|s| (s, "include")))
+        .chain(included.iter().map(|s| (s, "include")))
     {
         let resource: Value = s
             .content
@@ -617,12 +909,11 @@ fn searchset(base: &str, ty: &str, req: &SearchRequest, page: &Page) -> Value {
             "search": {"mode": mode}
         }));
     }
-    let mut b = json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": page.total,
-        "link": links,
-    });
+    let mut b = json!({"resourceType": "Bundle", "type": "searchset"});
+    if let Some(total) = total {
+        b["total"] = json!(total);
+    }
+    b["link"] = Value::Array(links);
     if !entries.is_empty() {
         b["entry"] = Value::Array(entries);
     }
@@ -686,6 +977,23 @@ fn history_params(query: Option<String>) -> Result<HistoryParams, ApiError> {
 
 async fn history(
     state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    scope: HistoryScope,
+    path: String,
+    query: Option<String>,
+) -> Response {
+    let mut g = match guard_for(state, caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let r = history_inner(state, &mut g, headers, scope, path, query).await;
+    finish(Action::Read, &g, r)
+}
+
+async fn history_inner(
+    state: &AppState,
+    g: &mut Guard,
     headers: &HeaderMap,
     scope: HistoryScope,
     path: String,
@@ -698,19 +1006,35 @@ async fn history(
         canonical,
     } = history_params(query)?;
     let mut conn = state.store.reader().await?;
-    let page = store::history(
-        &mut Conn::Any(&mut conn),
-        &scope,
-        since,
+    let mut conn = Conn::Any(&mut conn);
+    if let HistoryScope::Instance(ty, id) = &scope {
+        check_type(ty)?;
+        check_id(id)?;
+        if !g.record_visible(&mut conn, ty, id).await? {
+            return Err(ApiError::not_found(format!("{ty}/{id} does not exist")));
+        }
+    }
+    let snapshot = store::snapshot_of(&mut conn, page_token.as_ref()).await?;
+    let page = filter_rows(
+        &mut conn,
+        g,
         count,
-        page_token.as_ref(),
+        page_token.is_none(),
+        page_token.as_ref().map(|p| p.after.clone()),
+        Source::History {
+            scope: &scope,
+            since,
+            snapshot,
+        },
     )
     .await?;
+    record_returned(&mut conn, g, &page.entries).await?;
+    let next = page.next_after.map(|after| PageToken { snapshot, after });
     let base = base_url(state, headers);
     let mut links = vec![
         json!({"relation": "self", "url": link(&base, &path, &canonical, page_token.as_ref())}),
     ];
-    if let Some(next) = &page.next {
+    if let Some(next) = &next {
         links.push(json!({"relation": "next", "url": link(&base, &path, &canonical, Some(next))}));
     }
     let entries: Vec<Value> = page
@@ -734,35 +1058,28 @@ async fn history(
             e
         })
         .collect();
-    let returned: Vec<Value> = page.entries.iter().filter_map(parsed).collect();
-    let note = AuditNote::new(Action::Read, &returned.iter().collect::<Vec<_>>());
-    let mut b =
-        json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links});
+    let mut b = json!({"resourceType": "Bundle", "type": "history"});
+    if let Some(total) = page.total {
+        b["total"] = json!(total);
+    }
+    b["link"] = Value::Array(links);
     if !entries.is_empty() {
         b["entry"] = Value::Array(entries);
     }
-    Ok(note.attach(json_response(StatusCode::OK, &b)))
+    Ok(json_response(StatusCode::OK, &b))
 }
 
 async fn history_instance(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((ty, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
-    check_id(&id)?;
-    let mut conn = state.store.reader().await?;
-    if store::read_current(&mut Conn::Any(&mut conn), &ty, &id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!("{ty}/{id} does not exist")));
-    }
-    drop(conn);
+) -> Response {
     let path = format!("{ty}/{id}/_history");
     history(
         &state,
+        &caller,
         &headers,
         HistoryScope::Instance(ty, id),
         path,
@@ -773,22 +1090,35 @@ async fn history_instance(
 
 async fn history_type(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(ty): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    check_type(&ty)?;
+) -> Response {
+    if let Err(e) = check_type(&ty) {
+        return e.into_response();
+    }
     let path = format!("{ty}/_history");
-    history(&state, &headers, HistoryScope::Type(ty), path, query).await
+    history(
+        &state,
+        &caller,
+        &headers,
+        HistoryScope::Type(ty),
+        path,
+        query,
+    )
+    .await
 }
 
 async fn history_system(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Response {
     history(
         &state,
+        &caller,
         &headers,
         HistoryScope::System,
         "_history".into(),
@@ -826,10 +1156,25 @@ fn entry_response(o: &Outcome) -> Value {
 
 async fn bundle(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let mut g = match guard_for(&state, &caller).await {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let r = bundle_inner(&state, &mut g, &headers, body).await;
+    finish(Action::Create, &g, r)
+}
+
+async fn bundle_inner(
+    state: &AppState,
+    g: &mut Guard,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let value = read_body(&headers, body).await?;
+    let value = read_body(headers, body).await?;
     if value.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(ApiError::bad_request(
             "POST /fhir takes a transaction or batch Bundle",
@@ -839,21 +1184,15 @@ async fn bundle(
         .map_err(|issues| ApiError::with_issues(StatusCode::BAD_REQUEST, issues))?;
     match bundle.bundle_type {
         BundleType::Transaction => {
-            let outcomes = engine::transaction(&state.store, bundle, IdMode::Server).await?;
+            let outcomes = engine::transaction(&state.store, g, bundle, IdMode::Server).await?;
             let entries: Vec<Value> = outcomes.iter().map(entry_response).collect();
-            let written: Vec<&Value> = outcomes.iter().filter_map(|o| o.resource.as_ref()).collect();
-            Ok(AuditNote::new(Action::Create, &written).attach(json_response(
+            Ok(json_response(
                 StatusCode::OK,
                 &json!({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}),
-            )))
+            ))
         }
         BundleType::Batch => {
-            let results = engine::batch(&state.store, bundle, IdMode::Server).await;
-            let written: Vec<Value> = results
-                .iter()
-                .filter_map(|r| r.as_ref().ok().and_then(|o| o.resource.clone()))
-                .collect();
-            let note = AuditNote::new(Action::Create, &written.iter().collect::<Vec<_>>());
+            let results = engine::batch(&state.store, g, bundle, IdMode::Server).await;
             let entries: Vec<Value> = results
                 .into_iter()
                 .map(|r| match r {
@@ -867,10 +1206,10 @@ async fn bundle(
                     }
                 })
                 .collect();
-            Ok(note.attach(json_response(
+            Ok(json_response(
                 StatusCode::OK,
                 &json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries}),
-            )))
+            ))
         }
         other => Err(ApiError::bad_request(format!(
             "POST /fhir takes a transaction or batch Bundle, not {other:?} (store other Bundles with POST /fhir/Bundle)"

@@ -245,6 +245,21 @@ pub async fn read_version(
     Ok(conn.fetch_stored(&sql, &args).await?.pop())
 }
 
+/// The newest version of `Type/id` that has content (the current one, or the one before
+/// its deletion).
+pub async fn read_latest_content(
+    conn: &mut Conn<'_>,
+    res_type: &str,
+    id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM resource_version \
+         WHERE res_type = $1 AND res_id = $2 AND deleted = 0 ORDER BY version DESC LIMIT 1"
+    );
+    let args = [Arg::S(res_type.into()), Arg::S(id.into())];
+    Ok(conn.fetch_stored(&sql, &args).await?.pop())
+}
+
 /// The latest change sequence number (0 for an empty store).
 pub async fn max_seq(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     conn.fetch_i64(
@@ -255,4 +270,4 @@ pub async fn max_seq(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     .await
 }
 
-pub use search::{history, search};
+pub use search::{history_rows, include, search, search_key, search_rows, snapshot_of};

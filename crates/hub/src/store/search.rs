@@ -171,44 +171,82 @@ async fn count(conn: &mut Conn<'_>, sql: &Sql) -> Result<i64, StoreError> {
     conn.fetch_i64(&sql.text, &sql.args, "n").await
 }
 
-/// Runs a search. The first page reads as of the latest change; later pages as of the
-/// snapshot in their page token.
-pub async fn search(conn: &mut Conn<'_>, req: &SearchRequest) -> Result<Page, StoreError> {
-    let snapshot = match &req.page {
-        Some(p) => p.snapshot,
-        None => max_seq(conn).await?,
-    };
-    let build = |with_keyset: bool, select: &str| -> Sql {
-        let mut sql = Sql::default();
-        let t = sql.s(req.resource_type.as_str());
-        sql.push(&format!(
-            "SELECT {select} FROM resource_version v WHERE v.res_type = {t}"
-        ));
-        push_visibility(&mut sql, snapshot);
-        push_clauses(&mut sql, req);
-        if with_keyset {
-            if let Some(page) = &req.page {
-                match req.sort {
-                    Sort::Id => {
-                        let a = sql.s(page.after.as_str());
-                        sql.push(&format!(" AND v.res_id > {a}"));
-                    }
-                    Sort::LastUpdatedAsc | Sort::LastUpdatedDesc => {
-                        let after: i64 = page.after.parse().unwrap_or(0);
-                        let a = sql.i(after);
-                        let op = if req.sort == Sort::LastUpdatedAsc {
-                            ">"
-                        } else {
-                            "<"
-                        };
-                        sql.push(&format!(" AND v.seq {op} {a}"));
-                    }
-                }
+fn search_sql(req: &SearchRequest, snapshot: i64, after: Option<&str>, select: &str) -> Sql {
+    let mut sql = Sql::default();
+    let t = sql.s(req.resource_type.as_str());
+    sql.push(&format!(
+        "SELECT {select} FROM resource_version v WHERE v.res_type = {t}"
+    ));
+    push_visibility(&mut sql, snapshot);
+    push_clauses(&mut sql, req);
+    if let Some(after) = after {
+        match req.sort {
+            Sort::Id => {
+                let a = sql.s(after);
+                sql.push(&format!(" AND v.res_id > {a}"));
+            }
+            Sort::LastUpdatedAsc | Sort::LastUpdatedDesc => {
+                let after: i64 = after.parse().unwrap_or(0);
+                let a = sql.i(after);
+                let op = if req.sort == Sort::LastUpdatedAsc {
+                    ">"
+                } else {
+                    "<"
+                };
+                sql.push(&format!(" AND v.seq {op} {a}"));
             }
         }
-        sql
-    };
-    let total = count(conn, &build(false, "COUNT(*) AS n")).await?;
+    }
+    sql
+}
+
+/// The snapshot a search or history reads as of: the page token's, or the latest change.
+pub async fn snapshot_of(conn: &mut Conn<'_>, page: Option<&PageToken>) -> Result<i64, StoreError> {
+    match page {
+        Some(p) => Ok(p.snapshot),
+        None => max_seq(conn).await,
+    }
+}
+
+/// Where a row sits in a search's order: what a page token's `after` holds.
+pub fn search_key(req: &SearchRequest, s: &Stored) -> String {
+    match req.sort {
+        Sort::Id => s.id.clone(),
+        _ => s.seq.to_string(),
+    }
+}
+
+/// Up to `limit` matches of a search, in its order, as of `snapshot`, after the row whose
+/// [`search_key`] is `after`.
+pub async fn search_rows(
+    conn: &mut Conn<'_>,
+    req: &SearchRequest,
+    snapshot: i64,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Stored>, StoreError> {
+    let cols = VERSION_COLUMNS
+        .split(", ")
+        .map(|c| format!("v.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = search_sql(req, snapshot, after, &cols);
+    sql.push(match req.sort {
+        Sort::Id => " ORDER BY v.res_id",
+        Sort::LastUpdatedAsc => " ORDER BY v.seq",
+        Sort::LastUpdatedDesc => " ORDER BY v.seq DESC",
+    });
+    let l = sql.i(limit as i64);
+    sql.push(&format!(" LIMIT {l}"));
+    fetch(conn, &sql).await
+}
+
+/// Runs a search with no access filter (conditional operations inside a write): the
+/// first page reads as of the latest change, later pages as of their token's snapshot.
+pub async fn search(conn: &mut Conn<'_>, req: &SearchRequest) -> Result<Page, StoreError> {
+    let snapshot = snapshot_of(conn, req.page.as_ref()).await?;
+    let after = req.page.as_ref().map(|p| p.after.as_str());
+    let total = count(conn, &search_sql(req, snapshot, None, "COUNT(*) AS n")).await?;
     if req.summary_count {
         return Ok(Page {
             total,
@@ -216,28 +254,12 @@ pub async fn search(conn: &mut Conn<'_>, req: &SearchRequest) -> Result<Page, St
             ..Page::default()
         });
     }
-    let cols = VERSION_COLUMNS
-        .split(", ")
-        .map(|c| format!("v.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut sql = build(true, &cols);
-    sql.push(match req.sort {
-        Sort::Id => " ORDER BY v.res_id",
-        Sort::LastUpdatedAsc => " ORDER BY v.seq",
-        Sort::LastUpdatedDesc => " ORDER BY v.seq DESC",
-    });
-    let limit = sql.i(req.count as i64 + 1);
-    sql.push(&format!(" LIMIT {limit}"));
-    let mut entries = fetch(conn, &sql).await?;
+    let mut entries = search_rows(conn, req, snapshot, after, req.count + 1).await?;
     let next = if entries.len() > req.count {
         entries.truncate(req.count);
         entries.last().map(|last| PageToken {
             snapshot,
-            after: match req.sort {
-                Sort::Id => last.id.clone(),
-                _ => last.seq.to_string(),
-            },
+            after: search_key(req, last),
         })
     } else {
         None
@@ -254,7 +276,7 @@ pub async fn search(conn: &mut Conn<'_>, req: &SearchRequest) -> Result<Page, St
 
 /// Resources referenced from `entries` through the request's `_include` parameters, as of
 /// the snapshot, each once.
-async fn include(
+pub async fn include(
     conn: &mut Conn<'_>,
     req: &SearchRequest,
     entries: &[Stored],
@@ -290,69 +312,44 @@ async fn include(
     Ok(out)
 }
 
-/// Lists versions newest first, `_since` and `_count` applied, as of a snapshot.
-pub async fn history(
+/// Up to `limit` versions in a history scope, newest first, as of `snapshot`, changed at
+/// or after `since`, older than the change `before` (a seq).
+pub async fn history_rows(
     conn: &mut Conn<'_>,
     scope: &HistoryScope,
     since: Option<i64>,
+    snapshot: i64,
+    before: Option<i64>,
     limit: usize,
-    page: Option<&PageToken>,
-) -> Result<Page, StoreError> {
-    let snapshot = match page {
-        Some(p) => p.snapshot,
-        None => max_seq(conn).await?,
-    };
-    let build = |select: &str, with_keyset: bool| -> Sql {
-        let mut sql = Sql::default();
-        let s = sql.i(snapshot);
-        sql.push(&format!(
-            "SELECT {select} FROM resource_version WHERE seq <= {s}"
-        ));
-        match scope {
-            HistoryScope::Instance(t, i) => {
-                let t = sql.s(t.as_str());
-                let i = sql.s(i.as_str());
-                sql.push(&format!(" AND res_type = {t} AND res_id = {i}"));
-            }
-            HistoryScope::Type(t) => {
-                let t = sql.s(t.as_str());
-                sql.push(&format!(" AND res_type = {t}"));
-            }
-            HistoryScope::System => {}
+) -> Result<Vec<Stored>, StoreError> {
+    let mut sql = Sql::default();
+    let s = sql.i(snapshot);
+    sql.push(&format!(
+        "SELECT {VERSION_COLUMNS} FROM resource_version WHERE seq <= {s}"
+    ));
+    match scope {
+        HistoryScope::Instance(t, i) => {
+            let t = sql.s(t.as_str());
+            let i = sql.s(i.as_str());
+            sql.push(&format!(" AND res_type = {t} AND res_id = {i}"));
         }
-        if let Some(since) = since {
-            let s = sql.i(since);
-            sql.push(&format!(" AND last_updated >= {s}"));
+        HistoryScope::Type(t) => {
+            let t = sql.s(t.as_str());
+            sql.push(&format!(" AND res_type = {t}"));
         }
-        if with_keyset {
-            if let Some(p) = page {
-                let a = sql.i(p.after.parse().unwrap_or(i64::MAX));
-                sql.push(&format!(" AND seq < {a}"));
-            }
-        }
-        sql
-    };
-    let total = count(conn, &build("COUNT(*) AS n", false)).await?;
-    let mut sql = build(VERSION_COLUMNS, true);
-    let lim = sql.i(limit as i64 + 1);
+        HistoryScope::System => {}
+    }
+    if let Some(since) = since {
+        let s = sql.i(since);
+        sql.push(&format!(" AND last_updated >= {s}"));
+    }
+    if let Some(before) = before {
+        let a = sql.i(before);
+        sql.push(&format!(" AND seq < {a}"));
+    }
+    let lim = sql.i(limit as i64);
     sql.push(&format!(" ORDER BY seq DESC LIMIT {lim}"));
-    let mut entries = fetch(conn, &sql).await?;
-    let next = if entries.len() > limit {
-        entries.truncate(limit);
-        entries.last().map(|l| PageToken {
-            snapshot,
-            after: l.seq.to_string(),
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        entries,
-        included: Vec::new(),
-        total,
-        next,
-        snapshot,
-    })
+    fetch(conn, &sql).await
 }
 
 #[cfg(test)]
