@@ -164,6 +164,13 @@ impl Stored {
             .and_then(|s| s.resource().expect("stored JSON"))
     }
 
+    /// Stores a break-glass grant as the hub would (for grants in the past).
+    pub async fn add_grant(&self, grant: &careshare_policy::BreakGlassGrant) {
+        careshare_hub::access::store_grant(&self.store, grant)
+            .await
+            .expect("store the grant");
+    }
+
     pub async fn close(self) {
         self.store.close().await;
     }

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod authz;
 mod care;
 mod crud;
 mod demo;
