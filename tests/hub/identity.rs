@@ -17,6 +17,7 @@ async fn account(hub: &Hub, username: &str, role: &str) {
     let role_id = format!("role-{}", username.replace('.', "-"));
     let (s, b) = hub
         .put(&format!("PractitionerRole/{role_id}"), &json!({"resourceType": "PractitionerRole", "id": role_id,
+            "organization": {"reference": "Organization/org-test"},
             "code": [{"coding": [{"system": "https://careshare.example.org/fhir/CodeSystem/staff-role", "code": role}]}]}))
         .await;
     assert!(s.is_success(), "{b}");

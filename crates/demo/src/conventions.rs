@@ -70,6 +70,8 @@ pub const ROLE_SOCIAL_WORKER: &str = "social-worker";
 pub const ROLE_PRIVACY_OFFICER: &str = "privacy-officer";
 /// Staff role: region administrator.
 pub const ROLE_REGION_ADMIN: &str = "region-admin";
+/// Account role: a source system's feed (writes in its organisation's name).
+pub const ROLE_SOURCE_SYSTEM: &str = "source-system";
 
 /// Identifier system of staff sign-in names (`Practitioner.identifier`).
 pub const USERNAME_SYSTEM: &str = "https://careshare.example.org/fhir/Id/username";

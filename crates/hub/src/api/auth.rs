@@ -1,8 +1,6 @@
 //! Sign-in, tokens, devices and revocation over HTTP (`/auth`, `/admin`). Every outcome is
 //! audited; no passphrase or token is ever logged or echoed.
 
-use std::str::FromStr;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -16,7 +14,6 @@ use serde_json::json;
 use super::{ApiError, AppState};
 use crate::audit::{self, Action, Record};
 use crate::auth::{Auth, AuthError, Caller, Secret, Tokens};
-use crate::store::{self, Conn};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -210,24 +207,8 @@ async fn device_token(
 
 /// The caller, who must be a region administrator.
 async fn administrator(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let c = caller(state, headers).await?;
-    let mut conn = state.store.reader().await?;
-    let role = store::read_current(
-        &mut Conn::Any(&mut conn),
-        "PractitionerRole",
-        &c.practitioner_role_id,
-    )
-    .await?
-    .and_then(|s| s.resource().ok().flatten())
-    .and_then(|r| {
-        r["code"]
-            .as_array()?
-            .iter()
-            .flat_map(|cc| cc["coding"].as_array().into_iter().flatten())
-            .filter(|cd| cd["system"] == careshare_demo::conventions::STAFF_ROLE_SYSTEM)
-            .find_map(|cd| careshare_policy::Role::from_str(cd["code"].as_str()?).ok())
-    });
-    if role != Some(careshare_policy::Role::RegionAdmin) {
+    let (c, subject) = super::care::who(state, headers).await?;
+    if subject.role != careshare_policy::Role::RegionAdmin {
         let mut r = Record::by(Action::Revocation, &c);
         r.failure = Some(AuthError::NotAdministrator.to_string());
         record(state, r).await?;

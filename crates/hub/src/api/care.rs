@@ -39,19 +39,13 @@ fn now_micros() -> i64 {
 }
 
 /// The caller and their policy subject.
-async fn who(state: &AppState, headers: &HeaderMap) -> Result<(Caller, Subject), ApiError> {
+pub(super) async fn who(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Caller, Subject), ApiError> {
     let c = caller(state, headers).await?;
     let mut conn = state.store.reader().await?;
-    let subject = access::subject(&mut Conn::Any(&mut conn), &c, utc(now_micros()))
-        .await
-        .map_err(|e| match e {
-            access::AccessError::Store(s) => ApiError::from(s),
-            other => ApiError::new(
-                StatusCode::FORBIDDEN,
-                IssueType::Forbidden,
-                other.to_string(),
-            ),
-        })?;
+    let subject = access::subject(&mut Conn::Any(&mut conn), &c, utc(now_micros())).await?;
     Ok((c, subject))
 }
 
