@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::both;
 use crate::harness::{diagnostics, json_of, run_cli, run_cli_env, Hub, Session, Stored};
 
-const PASS: &str = "a passphrase for the matrix";
+pub const PASS: &str = "a passphrase for the matrix";
 const STAFF_ROLE: &str = "https://careshare.example.org/fhir/CodeSystem/staff-role";
 const ORG_KIND: &str = "https://careshare.example.org/fhir/CodeSystem/organization-kind";
 const TEAM_KIND: &str = "https://careshare.example.org/fhir/CodeSystem/team-kind";
@@ -216,7 +216,7 @@ fn ids_of(resources: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-async fn load(hub: &Hub) {
+pub async fn load(hub: &Hub) {
     let file = tempfile::Builder::new()
         .suffix(".ndjson")
         .tempfile()

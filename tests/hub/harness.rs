@@ -104,6 +104,11 @@ impl std::ops::Deref for Hub {
 }
 
 impl Session {
+    /// A session with a token obtained elsewhere (e.g. a device's).
+    pub fn with_token(base: &str, token: &str) -> Session {
+        Session::new(base, token.to_string())
+    }
+
     fn new(base: &str, token: String) -> Session {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(

@@ -10,4 +10,5 @@ mod demo;
 mod examples;
 mod identity;
 mod search;
+mod sync;
 mod transactions;

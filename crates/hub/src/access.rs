@@ -103,6 +103,103 @@ pub async fn subject(
         .map_err(|e| AccessError::BadRole(e.to_string()))
 }
 
+/// Patients who may be linked to the subject: every patient an index says is on one of
+/// their teams' caseloads, on a care team with them, registered with their practice, with
+/// their hospital, or under one of their grants. A superset: the policy decides each.
+pub async fn candidate_patients(
+    conn: &mut Conn<'_>,
+    subject: &Subject,
+    grants: &[BreakGlassGrant],
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let mut out = std::collections::BTreeSet::new();
+    if !subject.role.cares_for_patients() {
+        return Ok(out);
+    }
+    let org = format!("Organization/{}", subject.organization_id);
+    let role = format!("PractitionerRole/{}", subject.practitioner_role_id);
+    let teams: Vec<String> = subject
+        .team_ids
+        .iter()
+        .map(|t| format!("CareTeam/{t}"))
+        .collect();
+    let mut people = vec![role.clone()];
+    if let Some(p) = &subject.practitioner_id {
+        people.push(format!("Practitioner/{p}"));
+    }
+    // (resource type, reference parameter, targets, the parameter naming the patient)
+    let mut lookups: Vec<(&str, &str, Vec<String>, &str)> = vec![
+        ("EpisodeOfCare", "team", teams.clone(), "patient"),
+        (
+            "EpisodeOfCare",
+            "organization",
+            vec![org.clone()],
+            "patient",
+        ),
+        (
+            "CareTeam",
+            "participant",
+            people
+                .iter()
+                .cloned()
+                .chain([org.clone()])
+                .chain(teams)
+                .collect(),
+            "patient",
+        ),
+        (
+            "Patient",
+            "general-practitioner",
+            people.iter().cloned().chain([org.clone()]).collect(),
+            "",
+        ),
+    ];
+    if subject.role == careshare_policy::Role::HospitalClinician {
+        lookups.push(("Encounter", "service-provider", vec![org], "patient"));
+    }
+    for (res_type, param, targets, patient_param) in lookups {
+        if targets.is_empty() {
+            continue;
+        }
+        let mut args = vec![Arg::S(res_type.into()), Arg::S(param.into())];
+        let placeholders: Vec<String> = targets
+            .iter()
+            .map(|t| {
+                args.push(Arg::S(t.clone()));
+                format!("${}", args.len())
+            })
+            .collect();
+        let (select, join) = if patient_param.is_empty() {
+            ("'Patient/' || v.res_id AS target", String::new())
+        } else {
+            args.push(Arg::S(patient_param.into()));
+            (
+                "p.target AS target",
+                format!(
+                    "JOIN idx_reference p ON p.seq = r.seq AND p.param = ${}",
+                    args.len()
+                ),
+            )
+        };
+        let sql = format!(
+            "SELECT DISTINCT {select} FROM idx_reference r \
+             JOIN resource_version v ON v.seq = r.seq AND v.superseded_seq IS NULL AND v.deleted = 0 \
+             {join} WHERE r.res_type = $1 AND r.param = $2 AND r.target IN ({})",
+            placeholders.join(",")
+        );
+        for t in conn.fetch_strings(&sql, &args, "target").await? {
+            if let Some(id) = t.strip_prefix("Patient/") {
+                out.insert(id.to_string());
+            }
+        }
+    }
+    for g in grants {
+        if g.user_id == subject.user_id {
+            out.insert(g.patient_id.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// Every organisation in the directory, by kind (social care or not).
 pub async fn organisations(conn: &mut Conn<'_>) -> Result<OrgIndex, StoreError> {
     let sql = format!(

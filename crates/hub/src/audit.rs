@@ -28,6 +28,12 @@ pub enum Action {
     DeviceProof,
     Revocation,
     BreakGlass,
+    /// Records sent to a device's replica.
+    SyncPull,
+    /// Edits uploaded from a device.
+    SyncPush,
+    /// A record viewed on a device (often offline), uploaded from its audit chain.
+    OfflineView,
 }
 
 impl Action {
@@ -46,6 +52,9 @@ impl Action {
             Action::DeviceProof => ("E", "device-proof", CS),
             Action::Revocation => ("U", "revocation", CS),
             Action::BreakGlass => ("E", "break-glass", CS),
+            Action::SyncPull => ("R", "sync-pull", CS),
+            Action::SyncPush => ("U", "sync-push", CS),
+            Action::OfflineView => ("R", "offline-view", CS),
         }
     }
 

@@ -60,6 +60,8 @@ pub struct AuthConfig {
     pub access_ttl_secs: i64,
     /// Refresh token lifetime (seconds).
     pub refresh_ttl_secs: i64,
+    /// Longest a device may work offline before checking in (days).
+    pub lease_days: i64,
 }
 
 impl Default for AuthConfig {
@@ -68,6 +70,7 @@ impl Default for AuthConfig {
             pbkdf2_iterations: 600_000,
             access_ttl_secs: 15 * 60,
             refresh_ttl_secs: 12 * 60 * 60,
+            lease_days: 7,
         }
     }
 }
@@ -483,6 +486,24 @@ impl Auth<'_> {
             .verify(message.as_bytes(), &signature)
             .map_err(|_| AuthError::BadProof)?;
         self.issue(&caller.username, Some(device_id), now).await
+    }
+
+    /// Checks a signature made with the caller's registered, unrevoked device key.
+    pub async fn verify_device_signature(
+        &self,
+        caller: &Caller,
+        device_id: &str,
+        message: &[u8],
+        signature_b64: &str,
+    ) -> Result<(), AuthError> {
+        let key = self.device_of(caller, device_id).await?;
+        let key = B64.decode(key).map_err(|_| AuthError::BadProof)?;
+        let signature = B64
+            .decode(signature_b64.trim())
+            .map_err(|_| AuthError::BadProof)?;
+        UnparsedPublicKey::new(&ED25519, key)
+            .verify(message, &signature)
+            .map_err(|_| AuthError::BadProof)
     }
 
     /// Revokes a user: their tokens stop working at once and they cannot sign in.

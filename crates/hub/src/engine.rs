@@ -61,6 +61,16 @@ pub trait Authorize: Send {
         id: &str,
         found: &Value,
     ) -> impl std::future::Future<Output = Result<(), EngineError>> + Send;
+
+    /// Just before the transaction commits, with what it did: a chance to write more in
+    /// the same transaction (the sync layer records which pushed edit made a version).
+    fn before_commit(
+        &mut self,
+        _tx: &mut WriteTx<'_>,
+        _outcomes: &[Outcome],
+    ) -> impl std::future::Future<Output = Result<(), EngineError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// No access checks: for the operator's own tools (import, demo region), never for a
@@ -645,11 +655,13 @@ async fn transaction_entries(
         };
         outcomes[i] = Some(result.map_err(|e| wrap(p.index, e))?);
     }
-    tx.commit().await?;
-    Ok(outcomes
+    let outcomes: Vec<Outcome> = outcomes
         .into_iter()
         .map(|o| o.expect("every entry applied"))
-        .collect())
+        .collect();
+    auth.before_commit(&mut tx, &outcomes).await?;
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 /// Lets `auth` see a stored version before it is returned.

@@ -113,6 +113,35 @@ impl Guard {
         self.refused.as_ref()
     }
 
+    /// The caller's role, organisation and teams: when it changes, everything they were
+    /// shown must be decided again.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.subject.role.code(),
+            self.subject.organization_id,
+            self.subject.practitioner_role_id,
+            self.subject.team_ids.join(",")
+        )
+    }
+
+    /// The caller's break-glass grants (any state).
+    pub fn grants(&self) -> &[careshare_policy::BreakGlassGrant] {
+        &self.grants
+    }
+
+    /// Whether the caller has a care link (or an active grant) to the patient now.
+    pub async fn patient_open(
+        &mut self,
+        conn: &mut Conn<'_>,
+        patient_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.ensure_patient(conn, patient_id).await?;
+        let facts = &self.patients[patient_id];
+        let access = PatientAccess::new(&self.subject, facts, &self.grants, &self.orgs);
+        Ok(access.relationship(self.now).is_some())
+    }
+
     async fn ensure_patient(&mut self, conn: &mut Conn<'_>, id: &str) -> Result<(), StoreError> {
         if !self.patients.contains_key(id) {
             let facts = access::patient_facts(conn, id)
@@ -225,7 +254,7 @@ impl Guard {
     /// Completes `proposed` in the caller's name: `meta.source` names the caller's
     /// organisation. A `meta.source` that is not an Organization reference is refused,
     /// since in the shared record it says which organisation wrote the record.
-    fn stamp(&self, proposed: &mut Value) -> Result<(), String> {
+    fn stamp(&self, proposed: &mut Value, current_source: Option<&str>) -> Result<(), String> {
         let Some(obj) = proposed.as_object_mut() else {
             return Ok(());
         };
@@ -238,6 +267,11 @@ impl Guard {
         };
         match meta.get("source") {
             None => {
+                meta.insert("source".into(), Value::String(own));
+                Ok(())
+            }
+            // A client sending back what it read: the new version is the writer's.
+            Some(Value::String(s)) if Some(s.as_str()) == current_source => {
                 meta.insert("source".into(), Value::String(own));
                 Ok(())
             }
@@ -263,7 +297,11 @@ impl Guard {
         };
         let proposed_facts = match proposed {
             Some(p) => {
-                if let Err(msg) = self.stamp(p) {
+                let current_source = current
+                    .and_then(|c| c.get("meta"))
+                    .and_then(|m| m.get("source"))
+                    .and_then(Value::as_str);
+                if let Err(msg) = self.stamp(p, current_source) {
                     return Ok(Err(msg));
                 }
                 match ResourceFacts::from_json(p) {

@@ -15,3 +15,4 @@ pub mod guard;
 pub mod import;
 pub mod report;
 pub mod store;
+pub mod sync;

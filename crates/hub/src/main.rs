@@ -103,6 +103,9 @@ struct AuthArgs {
     /// Lifetime of refresh tokens, in seconds.
     #[arg(long, env = "CARESHARE_REFRESH_TTL_SECS", default_value_t = 43_200)]
     refresh_ttl_secs: i64,
+    /// Longest a device may work offline before it must check in, in days.
+    #[arg(long, env = "CARESHARE_LEASE_DAYS", default_value_t = 7)]
+    lease_days: i64,
 }
 
 impl AuthArgs {
@@ -111,6 +114,7 @@ impl AuthArgs {
             pbkdf2_iterations: self.pbkdf2_iterations,
             access_ttl_secs: self.access_ttl_secs,
             refresh_ttl_secs: self.refresh_ttl_secs,
+            lease_days: self.lease_days,
         }
     }
 }
@@ -224,6 +228,7 @@ async fn main() -> Result<()> {
                 store: store.clone(),
                 auth: Arc::new(auth.config()),
                 base_url: public_url,
+                sync_lock: Default::default(),
             });
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

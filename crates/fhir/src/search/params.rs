@@ -125,6 +125,10 @@ const EPISODE_OF_CARE: &[SearchParam] = &[
     p("type", Token, &["type"]),
     p("organization", Ref, &["managingOrganization"]),
     p("care-manager", Ref, &["careManager"]),
+    // Not an R4 standard parameter: the care teams (caseloads) an episode is on, which the
+    // hub needs to find a team's patients. Advertised in the CapabilityStatement like the
+    // rest.
+    p("team", Ref, &["team"]),
     p("date", Date, &["period"]),
 ];
 

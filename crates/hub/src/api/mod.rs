@@ -4,6 +4,7 @@ mod auth;
 mod capability;
 mod care;
 mod error;
+mod sync;
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::AuthConfig>,
     /// The public base URL (e.g. `https://hub.example/fhir`); derived from `Host` if None.
     pub base_url: Option<String>,
+    /// Serialises the refresh of devices' sync feeds.
+    pub sync_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The whole HTTP surface.
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(fhir)
         .merge(auth::routes())
         .merge(care::routes())
+        .merge(sync::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -97,7 +101,7 @@ impl AuditNote {
 }
 
 /// The caller's policy guard for this request.
-async fn guard_for(state: &AppState, caller: &Caller) -> Result<Guard, ApiError> {
+pub(crate) async fn guard_for(state: &AppState, caller: &Caller) -> Result<Guard, ApiError> {
     Ok(Guard::load(&state.store, caller, chrono::Utc::now()).await?)
 }
 
