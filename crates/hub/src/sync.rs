@@ -246,7 +246,10 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     }
     let role_changed = state.is_some() && fingerprint != prev_subject;
     let mut rows: Vec<FeedRow> = Vec::new();
+    // What the device will hold after this refresh, for every record that changes
+    // (None: removed); and which of those it holds now (their rows are replaced).
     let mut sent_changes: BTreeMap<(String, String), Option<(i64, String)>> = BTreeMap::new();
+    let mut held_before: BTreeSet<(String, String)> = BTreeSet::new();
 
     for p in prev_patients.difference(&now_patients) {
         rows.push(FeedRow::Purge {
@@ -321,9 +324,13 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
                             patient: p.clone(),
                         },
                     ));
+                    if held.is_some() {
+                        held_before.insert(key.clone());
+                    }
                     sent_changes.insert(key, Some((s.version, p.clone())));
                 }
             } else if held.is_some() && !sent_changes.contains_key(&key) {
+                held_before.insert(key.clone());
                 rows.push(FeedRow::Remove {
                     res_type: s.res_type.clone(),
                     res_id: s.id.clone(),
@@ -335,6 +342,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         }
         for (key, (_, _)) in sent {
             if !seen.contains(&key) && !sent_changes.contains_key(&key) {
+                held_before.insert(key.clone());
                 rows.push(FeedRow::Remove {
                     res_type: key.0.clone(),
                     res_id: key.1.clone(),
@@ -364,11 +372,14 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
             .await?
             .remove(&key);
         let decision = match (&visible_patient, s.deleted) {
-            (Some(_), false) => g.check_stored(&mut conn, &s.clone()).await?,
+            (Some(_), false) => g.check_stored(&mut conn, s).await?,
             _ => None,
         };
         match (decision, &visible_patient) {
             (Some(v), Some(p)) if v.is_permit() => {
+                if held.is_some() {
+                    held_before.insert(key.clone());
+                }
                 if held.map(|(ver, _)| ver) != Some(s.version) {
                     later.push(FeedRow::Upsert {
                         res_type: s.res_type.clone(),
@@ -381,6 +392,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
             }
             (decision, _) => {
                 if let Some((_, patient)) = held {
+                    held_before.insert(key.clone());
                     later.push(FeedRow::Remove {
                         res_type: s.res_type.clone(),
                         res_id: s.id.clone(),
@@ -406,6 +418,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         prev_feed,
         &all,
         &sent_changes,
+        &held_before,
         &prev_patients
             .difference(&now_patients)
             .cloned()
@@ -464,6 +477,7 @@ async fn write_refresh(
     prev_feed: i64,
     rows: &[FeedRow],
     sent_changes: &BTreeMap<(String, String), Option<(i64, String)>>,
+    held_before: &BTreeSet<(String, String)>,
     purged: &[String],
     snapshot: i64,
     fingerprint: &str,
@@ -538,12 +552,16 @@ async fn write_refresh(
     }
     let mut inserts = Vec::new();
     for ((t, i), change) in sent_changes {
-        sqlx::query("DELETE FROM sync_sent WHERE device_id = $1 AND res_type = $2 AND res_id = $3")
+        if held_before.contains(&(t.clone(), i.clone())) {
+            sqlx::query(
+                "DELETE FROM sync_sent WHERE device_id = $1 AND res_type = $2 AND res_id = $3",
+            )
             .bind(device_id)
             .bind(t.as_str())
             .bind(i.as_str())
             .execute(&mut *tx)
             .await?;
+        }
         if let Some((version, patient)) = change {
             inserts.push(vec![
                 Arg::S(device_id.to_string()),
