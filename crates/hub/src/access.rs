@@ -180,10 +180,16 @@ pub async fn candidate_patients(
                 ),
             )
         };
+        // An episode that names teams is those teams' caseload, not the organisation's.
+        let no_team = if res_type == "EpisodeOfCare" && param == "organization" {
+            " AND NOT EXISTS (SELECT 1 FROM idx_reference t WHERE t.seq = r.seq AND t.param = 'team')"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT DISTINCT {select} FROM idx_reference r \
              JOIN resource_version v ON v.seq = r.seq AND v.superseded_seq IS NULL AND v.deleted = 0 \
-             {join} WHERE r.res_type = $1 AND r.param = $2 AND r.target IN ({})",
+             {join} WHERE r.res_type = $1 AND r.param = $2 AND r.target IN ({}){no_team}",
             placeholders.join(",")
         );
         for t in conn.fetch_strings(&sql, &args, "target").await? {
