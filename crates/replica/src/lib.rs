@@ -36,16 +36,26 @@
 //!   where `prev_hash` of the first row is [`AUDIT_GENESIS`], `seq` is decimal
 //!   starting at 1 without gaps, and `recorded_at` is the stored RFC 3339
 //!   text.
+//! * A pulled page and its checkpoint are committed in one transaction
+//!   ([`Replica::apply_pull_page`]): the checkpoint never advances past data
+//!   not yet committed.
+//! * The device's hub identity ([`DeviceState`]: signing key, refresh token)
+//!   lives only inside the encrypted database.
 
 mod error;
 mod keyfile;
 mod replica;
 mod secret;
+mod sync_store;
 
 pub use error::{ReplicaError, Result};
 pub use replica::{
-    wipe, CheckinSession, Conflict, EditState, KeyParams, KeyStatus, NewConflict, OutboxEdit,
-    PatientRemoval, PendingEdit, Replica, ReplicaFiles, StoredResource, AUDIT_GENESIS,
+    wipe, CheckinSession, Conflict, ConflictContext, EditState, KeyParams, KeyStatus, NewConflict,
+    OutboxEdit, PatientRemoval, PendingEdit, Replica, ReplicaFiles, StoredResource, AUDIT_GENESIS,
     MAX_FAILED_ATTEMPTS,
 };
-pub use secret::Passphrase;
+pub use secret::{Passphrase, SecretBytes, SecretString};
+pub use sync_store::{
+    AuditEntry, DeviceState, PageApplied, PatientFreshness, PullPageWrite, PulledResource,
+    SyncedUpdate,
+};

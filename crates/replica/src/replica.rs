@@ -20,27 +20,30 @@ pub const MAX_FAILED_ATTEMPTS: u32 = 5;
 pub const AUDIT_GENESIS: &str = "careshare-replica/audit/genesis/v1";
 
 /// Schema migrations; migration `i` (0-based) brings `user_version` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/replica/0001_replica.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/replica/0001_replica.sql"),
+    include_str!("../../../migrations/replica/0002_device_sync.sql"),
+];
 
 const DB_NAME: &str = "replica.db";
 const KEY_NAME: &str = "replica.key.json";
 const KEY_TMP_NAME: &str = "replica.key.json.tmp";
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| ReplicaError::Corrupt("bad timestamp in database".into()))
 }
 
-fn parse_json(s: &str) -> Result<Value> {
+pub(crate) fn parse_json(s: &str) -> Result<Value> {
     serde_json::from_str(s).map_err(|_| ReplicaError::Corrupt("bad JSON in database".into()))
 }
 
-fn non_empty(what: &str, v: &str) -> Result<()> {
+pub(crate) fn non_empty(what: &str, v: &str) -> Result<()> {
     if v.is_empty() {
         return Err(ReplicaError::InvalidInput(format!(
             "{what} must not be empty"
@@ -205,7 +208,7 @@ fn unlock(
 }
 
 /// Opens (or creates) the database and keys it; applies pending migrations.
-fn open_db(files: &ReplicaFiles, key: &SecretKey, create: bool) -> Result<Connection> {
+pub(crate) fn open_db(files: &ReplicaFiles, key: &SecretKey, create: bool) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -264,8 +267,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// drop) but gives no access to the record until the lease is renewed.
 #[derive(Debug)]
 pub struct CheckinSession {
-    files: ReplicaFiles,
-    key: SecretKey,
+    pub(crate) files: ReplicaFiles,
+    pub(crate) key: SecretKey,
 }
 
 impl CheckinSession {
@@ -294,8 +297,8 @@ impl CheckinSession {
 /// own copy inside the connection until it is closed). Dropping the replica
 /// or calling [`Replica::lock`] closes the connection.
 pub struct Replica {
-    files: ReplicaFiles,
-    conn: Connection,
+    pub(crate) files: ReplicaFiles,
+    pub(crate) conn: Connection,
 }
 
 impl std::fmt::Debug for Replica {
@@ -317,7 +320,8 @@ pub struct StoredResource {
     pub version_id: Option<String>,
     /// Hub version the local copy derives from.
     pub base_version: Option<String>,
-    /// Patient whose record this belongs to.
+    /// Patient whose record this belongs to (`""` for shared data, such as
+    /// a Practitioner, stored by [`Replica::apply_pull_page`]).
     pub patient_id: String,
     /// When it was last written locally.
     pub updated_at: DateTime<Utc>,
@@ -381,6 +385,8 @@ pub struct PendingEdit {
     pub created_at: DateTime<Utc>,
     /// Where it stands.
     pub state: EditState,
+    /// For a rejected edit, the hub's `OperationOutcome` saying why.
+    pub outcome: Option<Value>,
 }
 
 /// A conflict to record.
@@ -409,6 +415,21 @@ pub struct Conflict {
     pub conflict: NewConflict,
     /// When it was detected.
     pub detected_at: DateTime<Utc>,
+    /// What the hub said about it, for conflicts that came back from a push
+    /// ([`Replica::conflict_edit`]); `None` for [`Replica::record_conflict`].
+    pub context: Option<ConflictContext>,
+}
+
+/// What the hub said about a conflicting edit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictContext {
+    /// The outbox edit that could not merge.
+    pub client_edit_id: String,
+    /// The hub's current version: the base of the resolution (`None`: the
+    /// resource does not exist on the hub).
+    pub current_version: Option<String>,
+    /// The elements that could not merge (JSON, as the hub described them).
+    pub details: Value,
 }
 
 /// What [`Replica::remove_patient`] did.
@@ -440,9 +461,31 @@ fn audit_hash(prev_hash: &str, seq: i64, recorded_at: &str, event: &str) -> Stri
         .collect()
 }
 
-fn read_edit(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxEditRow, String, String)> {
-    Ok((
-        OutboxEditRow {
+/// The columns [`read_edit`] reads, in order.
+pub(crate) const EDIT_COLUMNS: &str =
+    "client_edit_id, resource_type, resource_id, patient_id, base_version, edit, created_at, state, outcome";
+
+pub(crate) struct EditRow {
+    edit: OutboxEditRow,
+    created_at: String,
+    state: String,
+    outcome: Option<String>,
+}
+
+impl EditRow {
+    pub(crate) fn into_pending(self) -> Result<PendingEdit> {
+        Ok(PendingEdit {
+            edit: self.edit.into_edit()?,
+            created_at: parse_ts(&self.created_at)?,
+            state: EditState::parse(&self.state)?,
+            outcome: self.outcome.as_deref().map(parse_json).transpose()?,
+        })
+    }
+}
+
+pub(crate) fn read_edit(row: &rusqlite::Row<'_>) -> rusqlite::Result<EditRow> {
+    Ok(EditRow {
+        edit: OutboxEditRow {
             client_edit_id: row.get(0)?,
             resource_type: row.get(1)?,
             resource_id: row.get(2)?,
@@ -450,9 +493,10 @@ fn read_edit(row: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxEditRow, String
             base_version: row.get(4)?,
             edit: row.get(5)?,
         },
-        row.get(6)?,
-        row.get(7)?,
-    ))
+        created_at: row.get(6)?,
+        state: row.get(7)?,
+        outcome: row.get(8)?,
+    })
 }
 
 struct OutboxEditRow {
@@ -473,6 +517,138 @@ impl OutboxEditRow {
             patient_id: self.patient_id,
             base_version: self.base_version,
             edit: parse_json(&self.edit)?,
+        })
+    }
+}
+
+/// Checks an edit before it is queued; returns its JSON text.
+pub(crate) fn check_edit(edit: &OutboxEdit) -> Result<String> {
+    non_empty("client edit id", &edit.client_edit_id)?;
+    non_empty("resource type", &edit.resource_type)?;
+    non_empty("resource id", &edit.resource_id)?;
+    non_empty("patient id", &edit.patient_id)?;
+    serde_json::to_string(&edit.edit)
+        .map_err(|_| ReplicaError::InvalidInput("edit is not serialisable".into()))
+}
+
+/// Inserts a checked edit inside `tx`. Idempotent like [`Replica::enqueue_edit`].
+pub(crate) fn insert_edit(
+    tx: &Transaction<'_>,
+    edit: &OutboxEdit,
+    json: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let existing = tx
+        .query_row(
+            &format!("SELECT {EDIT_COLUMNS} FROM outbox WHERE client_edit_id = ?1"),
+            [&edit.client_edit_id],
+            read_edit,
+        )
+        .optional()?;
+    if let Some(row) = existing {
+        return if row.edit.into_edit()? == *edit {
+            Ok(false)
+        } else {
+            Err(ReplicaError::DuplicateEdit(edit.client_edit_id.clone()))
+        };
+    }
+    tx.execute(
+        "INSERT INTO outbox (client_edit_id, resource_type, resource_id, patient_id, base_version, edit, created_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+        params![
+            edit.client_edit_id,
+            edit.resource_type,
+            edit.resource_id,
+            edit.patient_id,
+            edit.base_version,
+            json,
+            ts(now)
+        ],
+    )?;
+    Ok(true)
+}
+
+/// Deletes everything about `patient_id` but its outbox entries and audit
+/// events, inside `tx`. See [`Replica::remove_patient`].
+pub(crate) fn purge_patient(tx: &Transaction<'_>, patient_id: &str) -> Result<PatientRemoval> {
+    let resources = tx.execute("DELETE FROM resource WHERE patient_id = ?1", [patient_id])?;
+    let conflicts = tx.execute("DELETE FROM conflict WHERE patient_id = ?1", [patient_id])?;
+    let freshness = tx.execute(
+        "DELETE FROM patient_freshness WHERE patient_id = ?1",
+        [patient_id],
+    )? > 0;
+    let mut stmt =
+        tx.prepare("SELECT client_edit_id FROM outbox WHERE patient_id = ?1 ORDER BY rowid")?;
+    let kept_outbox_edits = stmt
+        .query_map([patient_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(PatientRemoval {
+        resources,
+        conflicts,
+        freshness,
+        kept_outbox_edits,
+    })
+}
+
+/// The columns [`read_conflict`] reads, in order.
+pub(crate) const CONFLICT_COLUMNS: &str =
+    "id, resource_type, resource_id, patient_id, base, ours, theirs, detected_at, client_edit_id, current_version, details";
+
+pub(crate) struct ConflictRow {
+    id: i64,
+    resource_type: String,
+    resource_id: String,
+    patient_id: String,
+    base: Option<String>,
+    ours: String,
+    theirs: String,
+    detected_at: String,
+    client_edit_id: Option<String>,
+    current_version: Option<String>,
+    details: Option<String>,
+}
+
+pub(crate) fn read_conflict(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRow> {
+    Ok(ConflictRow {
+        id: r.get(0)?,
+        resource_type: r.get(1)?,
+        resource_id: r.get(2)?,
+        patient_id: r.get(3)?,
+        base: r.get(4)?,
+        ours: r.get(5)?,
+        theirs: r.get(6)?,
+        detected_at: r.get(7)?,
+        client_edit_id: r.get(8)?,
+        current_version: r.get(9)?,
+        details: r.get(10)?,
+    })
+}
+
+impl ConflictRow {
+    pub(crate) fn into_conflict(self) -> Result<Conflict> {
+        let context = match self.client_edit_id {
+            Some(client_edit_id) => Some(ConflictContext {
+                client_edit_id,
+                current_version: self.current_version,
+                details: match self.details.as_deref() {
+                    Some(d) => parse_json(d)?,
+                    None => Value::Null,
+                },
+            }),
+            None => None,
+        };
+        Ok(Conflict {
+            id: self.id,
+            conflict: NewConflict {
+                resource_type: self.resource_type,
+                resource_id: self.resource_id,
+                patient_id: self.patient_id,
+                base: self.base.as_deref().map(parse_json).transpose()?,
+                ours: parse_json(&self.ours)?,
+                theirs: parse_json(&self.theirs)?,
+            },
+            detected_at: parse_ts(&self.detected_at)?,
+            context,
         })
     }
 }
@@ -714,60 +890,22 @@ impl Replica {
     /// the same `client_edit_id` returns `Ok(false)`; a different edit under
     /// a used id is [`ReplicaError::DuplicateEdit`].
     pub fn enqueue_edit(&mut self, edit: &OutboxEdit, now: DateTime<Utc>) -> Result<bool> {
-        non_empty("client edit id", &edit.client_edit_id)?;
-        non_empty("resource type", &edit.resource_type)?;
-        non_empty("resource id", &edit.resource_id)?;
-        non_empty("patient id", &edit.patient_id)?;
-        let json = serde_json::to_string(&edit.edit)
-            .map_err(|_| ReplicaError::InvalidInput("edit is not serialisable".into()))?;
+        let json = check_edit(edit)?;
         let tx = self.conn.transaction()?;
-        let existing = tx
-            .query_row(
-                "SELECT client_edit_id, resource_type, resource_id, patient_id, base_version, edit, created_at, state
-                 FROM outbox WHERE client_edit_id = ?1",
-                [&edit.client_edit_id],
-                read_edit,
-            )
-            .optional()?;
-        if let Some((row, _, _)) = existing {
-            return if row.into_edit()? == *edit {
-                Ok(false)
-            } else {
-                Err(ReplicaError::DuplicateEdit(edit.client_edit_id.clone()))
-            };
-        }
-        tx.execute(
-            "INSERT INTO outbox (client_edit_id, resource_type, resource_id, patient_id, base_version, edit, created_at, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
-            params![
-                edit.client_edit_id,
-                edit.resource_type,
-                edit.resource_id,
-                edit.patient_id,
-                edit.base_version,
-                json,
-                ts(now)
-            ],
-        )?;
+        let inserted = insert_edit(&tx, edit, &json, now)?;
         tx.commit()?;
-        Ok(true)
+        Ok(inserted)
     }
 
     /// Every outbox entry, in the order queued.
     pub fn pending_edits(&self) -> Result<Vec<PendingEdit>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT client_edit_id, resource_type, resource_id, patient_id, base_version, edit, created_at, state
-             FROM outbox ORDER BY rowid",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {EDIT_COLUMNS} FROM outbox ORDER BY rowid"))?;
         let rows = stmt.query_map([], read_edit)?;
         let mut out = Vec::new();
         for row in rows {
-            let (row, created_at, state) = row?;
-            out.push(PendingEdit {
-                edit: row.into_edit()?,
-                created_at: parse_ts(&created_at)?,
-                state: EditState::parse(&state)?,
-            });
+            out.push(row?.into_pending()?);
         }
         Ok(out)
     }
@@ -816,37 +954,13 @@ impl Replica {
 
     /// Open conflicts, oldest first.
     pub fn open_conflicts(&self) -> Result<Vec<Conflict>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, resource_type, resource_id, patient_id, base, ours, theirs, detected_at
-             FROM conflict ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-            ))
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {CONFLICT_COLUMNS} FROM conflict ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], read_conflict)?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, resource_type, resource_id, patient_id, base, ours, theirs, at) = row?;
-            out.push(Conflict {
-                id,
-                conflict: NewConflict {
-                    resource_type,
-                    resource_id,
-                    patient_id,
-                    base: base.as_deref().map(parse_json).transpose()?,
-                    ours: parse_json(&ours)?,
-                    theirs: parse_json(&theirs)?,
-                },
-                detected_at: parse_ts(&at)?,
-            });
+            out.push(row?.into_conflict()?);
         }
         Ok(out)
     }
@@ -872,30 +986,18 @@ impl Replica {
     pub fn remove_patient(&mut self, patient_id: &str) -> Result<PatientRemoval> {
         non_empty("patient id", patient_id)?;
         let tx: Transaction<'_> = self.conn.transaction()?;
-        let resources = tx.execute("DELETE FROM resource WHERE patient_id = ?1", [patient_id])?;
-        let conflicts = tx.execute("DELETE FROM conflict WHERE patient_id = ?1", [patient_id])?;
-        let freshness = tx.execute(
-            "DELETE FROM patient_freshness WHERE patient_id = ?1",
-            [patient_id],
-        )? > 0;
-        let kept_outbox_edits = {
-            let mut stmt = tx.prepare(
-                "SELECT client_edit_id FROM outbox WHERE patient_id = ?1 ORDER BY rowid",
-            )?;
-            let ids = stmt
-                .query_map([patient_id], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            ids
-        };
+        let removal = purge_patient(&tx, patient_id)?;
         tx.commit()?;
+        self.truncate_wal()?;
+        Ok(removal)
+    }
+
+    /// Checkpoints the write-ahead log and truncates it, so that deleted
+    /// content does not linger in old log frames.
+    pub(crate) fn truncate_wal(&self) -> Result<()> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(PatientRemoval {
-            resources,
-            conflicts,
-            freshness,
-            kept_outbox_edits,
-        })
+        Ok(())
     }
 
     /// Appends `event` to the audit log at `now`; returns its seq.

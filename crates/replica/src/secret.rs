@@ -81,3 +81,72 @@ impl fmt::Debug for SecretKey {
         f.write_str("SecretKey(<redacted>)")
     }
 }
+
+/// A secret text kept in the replica or sent to the hub (a refresh token, a
+/// hub passphrase). Zeroized on drop; `Debug` prints a redacted marker; no
+/// `Display`, `Clone` or `Serialize`.
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps a secret; the string is moved in and zeroized on drop.
+    pub fn new(secret: String) -> Self {
+        Self(Zeroizing::new(secret))
+    }
+
+    /// The secret text, for the one place that must send or store it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(s: String) -> Self {
+        Self::new(s)
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(s: &str) -> Self {
+        Self::new(s.to_owned())
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+/// Secret bytes kept in the replica (the device's private signing key).
+/// Zeroized on drop; `Debug` prints a redacted marker; no `Display`, `Clone`
+/// or `Serialize`.
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Wraps secret bytes; the vector is moved in and zeroized on drop.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The secret bytes, for the one place that must use them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for SecretBytes {
+    fn from(b: Vec<u8>) -> Self {
+        Self::new(b)
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBytes(<redacted>)")
+    }
+}

@@ -1,0 +1,636 @@
+//! Storage for the sync client (schema version 2): the device's identity with
+//! the hub, a pulled page committed with its checkpoint, push outcomes, and
+//! the audit log read back for upload.
+//!
+//! Invariants:
+//!
+//! * [`Replica::apply_pull_page`] commits a page's purges, removals, upserts
+//!   and its checkpoint in ONE transaction: after a failure or a kill, either
+//!   all of the page and its checkpoint are stored, or none of it.
+//! * The device's signing key and refresh token are stored only in the
+//!   encrypted database and handled only as [`SecretBytes`] and
+//!   [`SecretString`], which never print.
+//! * A pulled version never discards a pending edit: the synced copy
+//!   (`resource`) is kept apart from the outbox.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use crate::error::{ReplicaError, Result};
+use crate::replica::{
+    check_edit, insert_edit, non_empty, open_db, parse_ts, purge_patient, read_conflict, read_edit,
+    ts, CheckinSession, Conflict, ConflictContext, NewConflict, OutboxEdit, PendingEdit, Replica,
+    CONFLICT_COLUMNS, EDIT_COLUMNS,
+};
+use crate::secret::{SecretBytes, SecretString};
+
+/// The device's identity with the hub, kept inside the encrypted database.
+///
+/// `Debug` shows the key and the token only as redacted markers.
+#[derive(Debug)]
+pub struct DeviceState {
+    /// Base URL of the hub, e.g. `http://127.0.0.1:8080`.
+    pub hub_url: String,
+    /// The user the device was enrolled for.
+    pub username: String,
+    /// The user's `PractitionerRole/<id>`, when the hub told it.
+    pub practitioner_role: Option<String>,
+    /// The hub's id of this device.
+    pub device_id: String,
+    /// The name the device was registered under.
+    pub device_name: String,
+    /// The device's Ed25519 private key (PKCS#8 document).
+    pub signing_key: SecretBytes,
+    /// The current device-bound refresh token (spent on use).
+    pub refresh_token: Option<SecretString>,
+    /// The last audit event the hub acknowledged: `(seq, hash)`.
+    pub audit_sent: Option<(i64, String)>,
+    /// When the device was enrolled.
+    pub enrolled_at: DateTime<Utc>,
+    /// When the last complete sync ended.
+    pub last_sync_at: Option<DateTime<Utc>>,
+}
+
+/// One resource version of a pulled page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PulledResource {
+    /// The resource (string `resourceType` and `id` required).
+    pub resource: Value,
+    /// The hub version, stored as the copy's base version.
+    pub version: String,
+    /// The patient it belongs to; `None` for shared data (stored as `''`).
+    pub patient_id: Option<String>,
+}
+
+/// What to commit for one pulled page, in this order: `purges`, `removals`,
+/// `upserts`, then the checkpoint (and freshness when `complete`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PullPageWrite {
+    /// Patients whose every resource leaves the replica.
+    pub purges: Vec<String>,
+    /// Resources to delete: `(resource_type, id)`.
+    pub removals: Vec<(String, String)>,
+    /// Resource versions to store (replacing older copies).
+    pub upserts: Vec<PulledResource>,
+    /// The pull checkpoint after this page.
+    pub checkpoint: String,
+    /// Whether this page ends the pull: every patient in the replica is then
+    /// up to date as of `now`, which is recorded as their freshness.
+    pub complete: bool,
+}
+
+/// What [`Replica::apply_pull_page`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageApplied {
+    /// Resources deleted by purges.
+    pub purged_resources: usize,
+    /// Resources deleted by removals.
+    pub removed: usize,
+    /// Resources stored.
+    pub upserted: usize,
+    /// Outbox entries of purged patients, kept (client edit ids).
+    pub kept_outbox_edits: Vec<String>,
+}
+
+/// How a completed edit changes the synced copy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncedUpdate {
+    /// Leave the synced copy as it is (the next pull brings the hub's).
+    Keep,
+    /// Store `resource` as hub version `version`, unless the synced copy is
+    /// already at that version or newer.
+    Put {
+        /// The resource as the hub now has it.
+        resource: Value,
+        /// Its hub version.
+        version: i64,
+    },
+    /// The hub deleted the resource: drop the synced copy.
+    Delete,
+}
+
+/// One row of the local audit log, as stored (the texts are exactly the ones
+/// hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// RFC 3339 text, as stored and hashed.
+    pub recorded_at: String,
+    /// Event JSON text, as stored and hashed.
+    pub event: String,
+    /// Hash of the previous row ([`crate::AUDIT_GENESIS`] for the first).
+    pub prev_hash: String,
+    /// This row's hash.
+    pub hash: String,
+}
+
+/// When a patient's record was last brought up to date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientFreshness {
+    /// The patient.
+    pub patient_id: String,
+    /// End of the last complete pull that covered them.
+    pub synced_at: DateTime<Utc>,
+}
+
+fn enc(v: &Value) -> Result<String> {
+    serde_json::to_string(v).map_err(|_| ReplicaError::InvalidInput("JSON not serialisable".into()))
+}
+
+fn write_device(conn: &Connection, d: &DeviceState) -> Result<()> {
+    for (what, v) in [
+        ("hub URL", &d.hub_url),
+        ("username", &d.username),
+        ("device id", &d.device_id),
+        ("device name", &d.device_name),
+    ] {
+        non_empty(what, v)?;
+    }
+    if d.signing_key.expose().is_empty() {
+        return Err(ReplicaError::InvalidInput(
+            "signing key must not be empty".into(),
+        ));
+    }
+    conn.execute(
+        "INSERT INTO device (id, hub_url, username, practitioner_role, device_id, device_name,
+                             signing_key, refresh_token, audit_sent_seq, audit_sent_hash,
+                             enrolled_at, last_sync_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET
+           hub_url = excluded.hub_url, username = excluded.username,
+           practitioner_role = excluded.practitioner_role, device_id = excluded.device_id,
+           device_name = excluded.device_name, signing_key = excluded.signing_key,
+           refresh_token = excluded.refresh_token, audit_sent_seq = excluded.audit_sent_seq,
+           audit_sent_hash = excluded.audit_sent_hash, enrolled_at = excluded.enrolled_at,
+           last_sync_at = excluded.last_sync_at",
+        params![
+            d.hub_url,
+            d.username,
+            d.practitioner_role,
+            d.device_id,
+            d.device_name,
+            d.signing_key.expose(),
+            d.refresh_token.as_ref().map(SecretString::expose),
+            d.audit_sent.as_ref().map_or(0, |(seq, _)| *seq),
+            d.audit_sent.as_ref().map(|(_, hash)| hash.as_str()),
+            ts(d.enrolled_at),
+            d.last_sync_at.map(ts),
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_device(conn: &Connection) -> Result<Option<DeviceState>> {
+    let row = conn
+        .query_row(
+            "SELECT hub_url, username, practitioner_role, device_id, device_name, signing_key,
+                    refresh_token, audit_sent_seq, audit_sent_hash, enrolled_at, last_sync_at
+             FROM device WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ),
+                    SecretBytes::new(r.get::<_, Vec<u8>>(5)?),
+                    r.get::<_, Option<String>>(6)?.map(SecretString::new),
+                    (
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, String>(9)?,
+                        r.get::<_, Option<String>>(10)?,
+                    ),
+                ))
+            },
+        )
+        .optional()?;
+    let Some((names, signing_key, refresh_token, rest)) = row else {
+        return Ok(None);
+    };
+    let (hub_url, username, practitioner_role, device_id, device_name) = names;
+    let (sent_seq, sent_hash, enrolled_at, last_sync_at) = rest;
+    Ok(Some(DeviceState {
+        hub_url,
+        username,
+        practitioner_role,
+        device_id,
+        device_name,
+        signing_key,
+        refresh_token,
+        audit_sent: sent_hash.filter(|_| sent_seq > 0).map(|h| (sent_seq, h)),
+        enrolled_at: parse_ts(&enrolled_at)?,
+        last_sync_at: last_sync_at.as_deref().map(parse_ts).transpose()?,
+    }))
+}
+
+fn write_refresh_token(conn: &Connection, token: &SecretString) -> Result<()> {
+    if token.is_empty() {
+        return Err(ReplicaError::InvalidInput(
+            "refresh token must not be empty".into(),
+        ));
+    }
+    let n = conn.execute(
+        "UPDATE device SET refresh_token = ?1 WHERE id = 1",
+        [token.expose()],
+    )?;
+    if n == 0 {
+        return Err(ReplicaError::InvalidInput(
+            "no device is enrolled in this replica".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The stored hub version of a copy, when it is a number.
+fn stored_version(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<i64>> {
+    let v: Option<Option<String>> = conn
+        .query_row(
+            "SELECT base_version FROM resource WHERE resource_type = ?1 AND resource_id = ?2",
+            params![resource_type, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.flatten().and_then(|v| v.parse().ok()))
+}
+
+fn upsert(
+    conn: &Connection,
+    resource: &Value,
+    version: &str,
+    patient_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let field = |name: &str| -> Result<&str> {
+        match resource.get(name).and_then(Value::as_str) {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(ReplicaError::InvalidInput(format!(
+                "resource needs a non-empty string {name}"
+            ))),
+        }
+    };
+    let resource_type = field("resourceType")?;
+    let id = field("id")?;
+    let version_id = resource
+        .get("meta")
+        .and_then(|m| m.get("versionId"))
+        .and_then(Value::as_str);
+    conn.execute(
+        "INSERT INTO resource (resource_type, resource_id, version_id, content, base_version, patient_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (resource_type, resource_id) DO UPDATE SET
+           version_id = excluded.version_id, content = excluded.content,
+           base_version = excluded.base_version, patient_id = excluded.patient_id,
+           updated_at = excluded.updated_at",
+        params![resource_type, id, version_id, enc(resource)?, version, patient_id, ts(now)],
+    )?;
+    Ok(())
+}
+
+impl Replica {
+    /// Stores the device's identity (replacing any previous one).
+    pub fn set_device(&mut self, device: &DeviceState) -> Result<()> {
+        write_device(&self.conn, device)
+    }
+
+    /// The device's identity, if one was stored.
+    pub fn device(&self) -> Result<Option<DeviceState>> {
+        read_device(&self.conn)
+    }
+
+    /// Replaces the stored refresh token (the old one is spent at the hub).
+    pub fn set_refresh_token(&mut self, token: &SecretString) -> Result<()> {
+        write_refresh_token(&self.conn, token)
+    }
+
+    /// Forgets the refresh token (the hub no longer accepts it).
+    pub fn clear_refresh_token(&mut self) -> Result<()> {
+        self.conn
+            .execute("UPDATE device SET refresh_token = NULL WHERE id = 1", [])?;
+        Ok(())
+    }
+
+    /// Records that the hub holds the audit log up to `seq`, whose hash is
+    /// `hash`.
+    pub fn set_audit_sent(&mut self, seq: i64, hash: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE device SET audit_sent_seq = ?1, audit_sent_hash = ?2 WHERE id = 1",
+            params![seq, hash],
+        )?;
+        Ok(())
+    }
+
+    /// Records the end of a complete sync.
+    pub fn set_last_sync(&mut self, at: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .execute("UPDATE device SET last_sync_at = ?1 WHERE id = 1", [ts(at)])?;
+        Ok(())
+    }
+
+    /// Commits one pulled page in ONE transaction: purges (like
+    /// [`Replica::remove_patient`]: outbox entries are kept), removals,
+    /// upserts, the checkpoint, and when the page is the last of the pull the
+    /// freshness of every patient. On any error nothing of the page is stored
+    /// and the checkpoint stays where it was.
+    pub fn apply_pull_page(
+        &mut self,
+        page: &PullPageWrite,
+        now: DateTime<Utc>,
+    ) -> Result<PageApplied> {
+        non_empty("checkpoint", &page.checkpoint)?;
+        let tx = self.conn.transaction()?;
+        let mut applied = PageApplied::default();
+        for patient in &page.purges {
+            non_empty("patient id", patient)?;
+            let removal = purge_patient(&tx, patient)?;
+            applied.purged_resources += removal.resources;
+            applied.kept_outbox_edits.extend(removal.kept_outbox_edits);
+        }
+        for (resource_type, id) in &page.removals {
+            applied.removed += tx.execute(
+                "DELETE FROM resource WHERE resource_type = ?1 AND resource_id = ?2",
+                params![resource_type, id],
+            )?;
+        }
+        for pulled in &page.upserts {
+            if pulled.patient_id.as_deref() == Some("") {
+                return Err(ReplicaError::InvalidInput(
+                    "patient id must not be empty".into(),
+                ));
+            }
+            let patient = pulled.patient_id.as_deref().unwrap_or("");
+            upsert(&tx, &pulled.resource, &pulled.version, patient, now)?;
+            applied.upserted += 1;
+        }
+        if page.complete {
+            tx.execute(
+                "INSERT INTO patient_freshness (patient_id, synced_at)
+                 SELECT DISTINCT patient_id, ?1 FROM resource WHERE patient_id <> ''
+                 ON CONFLICT (patient_id) DO UPDATE SET synced_at = excluded.synced_at",
+                [ts(now)],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO pull_checkpoint (id, cursor, updated_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            params![page.checkpoint, ts(now)],
+        )?;
+        tx.commit()?;
+        if !page.purges.is_empty() || applied.removed > 0 {
+            self.truncate_wal()?;
+        }
+        Ok(applied)
+    }
+
+    /// The outbox entries for one resource, in the order queued.
+    pub fn edits_for(&self, resource_type: &str, id: &str) -> Result<Vec<PendingEdit>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {EDIT_COLUMNS} FROM outbox WHERE resource_type = ?1 AND resource_id = ?2 ORDER BY rowid"
+        ))?;
+        let rows = stmt.query_map(params![resource_type, id], read_edit)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.into_pending()?);
+        }
+        Ok(out)
+    }
+
+    /// The hub has an edit: removes it from the outbox and applies `update`
+    /// to the synced copy, in one transaction. `false` (and no change) if
+    /// there is no such edit.
+    pub fn complete_edit_synced(
+        &mut self,
+        client_edit_id: &str,
+        update: &SyncedUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let edit = tx
+            .query_row(
+                &format!("SELECT {EDIT_COLUMNS} FROM outbox WHERE client_edit_id = ?1"),
+                [client_edit_id],
+                read_edit,
+            )
+            .optional()?;
+        let Some(edit) = edit else {
+            return Ok(false);
+        };
+        let edit = edit.into_pending()?.edit;
+        tx.execute(
+            "DELETE FROM outbox WHERE client_edit_id = ?1",
+            [client_edit_id],
+        )?;
+        match update {
+            SyncedUpdate::Keep => {}
+            SyncedUpdate::Put { resource, version } => {
+                let stored = stored_version(&tx, &edit.resource_type, &edit.resource_id)?;
+                if stored.is_none_or(|s| s < *version) {
+                    if resource.get("resourceType").and_then(Value::as_str)
+                        != Some(edit.resource_type.as_str())
+                        || resource.get("id").and_then(Value::as_str)
+                            != Some(edit.resource_id.as_str())
+                    {
+                        return Err(ReplicaError::InvalidInput(
+                            "the synced copy is not the edited resource".into(),
+                        ));
+                    }
+                    upsert(&tx, resource, &version.to_string(), &edit.patient_id, now)?;
+                }
+            }
+            SyncedUpdate::Delete => {
+                tx.execute(
+                    "DELETE FROM resource WHERE resource_type = ?1 AND resource_id = ?2",
+                    params![edit.resource_type, edit.resource_id],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Marks an edit rejected by the hub, keeping it (and why) for the user;
+    /// `false` if there is no such edit.
+    pub fn reject_edit(&mut self, client_edit_id: &str, outcome: &Value) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET state = 'rejected', outcome = ?2 WHERE client_edit_id = ?1",
+            params![client_edit_id, enc(outcome)?],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Moves an edit that could not merge from the outbox to the open
+    /// conflicts, in one transaction; returns the conflict's id, or `None`
+    /// (and no change) if there is no such edit.
+    pub fn conflict_edit(
+        &mut self,
+        conflict: &NewConflict,
+        context: &ConflictContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM outbox WHERE client_edit_id = ?1",
+            [&context.client_edit_id],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let base = conflict.base.as_ref().map(enc).transpose()?;
+        tx.execute(
+            "INSERT INTO conflict (resource_type, resource_id, patient_id, base, ours, theirs, detected_at,
+                                   client_edit_id, current_version, details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                conflict.resource_type,
+                conflict.resource_id,
+                conflict.patient_id,
+                base,
+                enc(&conflict.ours)?,
+                enc(&conflict.theirs)?,
+                ts(now),
+                context.client_edit_id,
+                context.current_version,
+                enc(&context.details)?,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Some(id))
+    }
+
+    /// One open conflict.
+    pub fn conflict(&self, id: i64) -> Result<Option<Conflict>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {CONFLICT_COLUMNS} FROM conflict WHERE id = ?1"),
+                [id],
+                read_conflict,
+            )
+            .optional()?
+            .map(|row| row.into_conflict())
+            .transpose()
+    }
+
+    /// Resolves a conflict: deletes it and queues `edits` (the resolution),
+    /// in one transaction. `false` (and no change) if there is no such
+    /// conflict.
+    pub fn resolve_conflict_with(
+        &mut self,
+        id: i64,
+        edits: &[OutboxEdit],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let checked = edits
+            .iter()
+            .map(|e| check_edit(e).map(|json| (e, json)))
+            .collect::<Result<Vec<_>>>()?;
+        let tx = self.conn.transaction()?;
+        if tx.execute("DELETE FROM conflict WHERE id = ?1", [id])? == 0 {
+            return Ok(false);
+        }
+        for (edit, json) in &checked {
+            insert_edit(&tx, edit, json, now)?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Audit rows after `seq` (at most `limit`), in order.
+    pub fn audit_after(&self, seq: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, recorded_at, event, prev_hash, hash FROM audit_log
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![seq, limit], |r| {
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                recorded_at: r.get(1)?,
+                event: r.get(2)?,
+                prev_hash: r.get(3)?,
+                hash: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The newest audit row's `(seq, hash)`, if any.
+    pub fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The hash of audit row `seq`, if it exists.
+    pub fn audit_hash_at(&self, seq: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Every patient's freshness, by patient id.
+    pub fn patient_freshness(&self) -> Result<Vec<PatientFreshness>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT patient_id, synced_at FROM patient_freshness ORDER BY patient_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (patient_id, at) = row?;
+            out.push(PatientFreshness {
+                patient_id,
+                synced_at: parse_ts(&at)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many resources the replica holds.
+    pub fn resource_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM resource", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The patients with at least one resource, by id.
+    pub fn patients(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT patient_id FROM resource WHERE patient_id <> '' ORDER BY patient_id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl CheckinSession {
+    /// The device's identity, read without opening the record, so that an
+    /// expired device can authenticate its check-in.
+    pub fn device(&self) -> Result<Option<DeviceState>> {
+        let conn = open_db(&self.files, &self.key, false)?;
+        let device = read_device(&conn);
+        let _ = conn.close();
+        device
+    }
+
+    /// Replaces the stored refresh token during a check-in.
+    pub fn set_refresh_token(&self, token: &SecretString) -> Result<()> {
+        let conn = open_db(&self.files, &self.key, false)?;
+        let stored = write_refresh_token(&conn, token);
+        let _ = conn.close();
+        stored
+    }
+}
