@@ -333,5 +333,11 @@ fn bench(extra: &[String]) -> Result<()> {
     })?;
     run(cargo()
         .args(["bench", "-p", "careshare-hub", "--bench", "import", "--"])
+        .args(extra))?;
+    // The sync bench runs the release hub binary as a separate process, so that the
+    // client's memory is measured alone.
+    run(cargo().args(["build", "--release", "-p", "careshare-hub", "--bin", "careshare-hub"]))?;
+    run(cargo()
+        .args(["bench", "-p", "careshare-client", "--bench", "sync", "--"])
         .args(extra))
 }

@@ -56,6 +56,6 @@ pub use replica::{
 };
 pub use secret::{Passphrase, SecretBytes, SecretString};
 pub use sync_store::{
-    AuditEntry, DeviceState, PageApplied, PatientFreshness, PullPageWrite, PulledResource,
-    SyncedUpdate,
+    AuditEntry, CaseloadEntry, DeviceState, PageApplied, PatientFreshness, PullPageWrite,
+    PulledResource, SyncedUpdate,
 };

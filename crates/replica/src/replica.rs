@@ -23,6 +23,7 @@ pub const AUDIT_GENESIS: &str = "careshare-replica/audit/genesis/v1";
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/replica/0001_replica.sql"),
     include_str!("../../../migrations/replica/0002_device_sync.sql"),
+    include_str!("../../../migrations/replica/0003_query_indexes.sql"),
 ];
 
 const DB_NAME: &str = "replica.db";

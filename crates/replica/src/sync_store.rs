@@ -606,6 +606,61 @@ impl Replica {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// Every record held for one patient (the patient summary's data), by type then id.
+    pub fn patient_records(&self, patient_id: &str) -> Result<Vec<(String, String, Value)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_type, resource_id, content FROM resource \
+             WHERE patient_id = ?1 ORDER BY resource_type, resource_id",
+        )?;
+        let rows = stmt.query_map([patient_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (t, id, content) = row?;
+            let content = serde_json::from_str(&content)
+                .map_err(|_| ReplicaError::Corrupt(format!("{t}/{id} is not JSON")))?;
+            out.push((t, id, content));
+        }
+        Ok(out)
+    }
+
+    /// The caseload: each patient held, with when their data is current as of and how
+    /// many alerts (Flags) they have, by patient id.
+    pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.resource_id, p.content, f.synced_at, \
+             (SELECT count(*) FROM resource a WHERE a.patient_id = p.resource_id \
+               AND a.resource_type = 'Flag') \
+             FROM resource p LEFT JOIN patient_freshness f ON f.patient_id = p.resource_id \
+             WHERE p.resource_type = 'Patient' ORDER BY p.resource_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, content, synced, alerts) = row?;
+            out.push(CaseloadEntry {
+                patient: serde_json::from_str(&content)
+                    .map_err(|_| ReplicaError::Corrupt(format!("Patient/{id} is not JSON")))?,
+                patient_id: id,
+                synced_at: synced.as_deref().map(parse_ts).transpose()?,
+                alerts: u64::try_from(alerts).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
     /// The patients with at least one resource, by id.
     pub fn patients(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
@@ -633,4 +688,16 @@ impl CheckinSession {
         let _ = conn.close();
         stored
     }
+}
+
+/// One patient on the device's caseload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseloadEntry {
+    pub patient_id: String,
+    /// The Patient resource.
+    pub patient: Value,
+    /// When their data was last brought up to date from the hub.
+    pub synced_at: Option<DateTime<Utc>>,
+    /// How many alerts (Flags) they have.
+    pub alerts: u64,
 }

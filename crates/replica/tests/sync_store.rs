@@ -104,18 +104,19 @@ fn count(r: &Replica, table: &str) -> i64 {
 }
 
 #[test]
-fn schema_is_version_2_and_upgrades_from_version_1() {
+fn schema_is_current_and_upgrades_from_version_1() {
     let dir = test_dir("schema");
     let r = create(&dir);
     let version: i64 = r
         .raw_connection()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     // Take the database back to schema 1 (as an older build left it) ...
     r.raw_connection()
         .execute_batch(
-            "DROP TABLE device;
+            "DROP INDEX resource_by_patient_type;
+             DROP TABLE device;
              DROP INDEX outbox_by_resource;
              ALTER TABLE outbox DROP COLUMN outcome;
              ALTER TABLE conflict DROP COLUMN client_edit_id;

@@ -219,6 +219,11 @@ impl ClientSync {
     /// Turns the hub's answer into outbox actions: one per in-flight edit, in
     /// batch order. Results for edits not in flight (a duplicated or late
     /// response) are ignored; in-flight edits without a result are kept.
+    ///
+    /// Answers are matched by `client_edit_id` only: a late answer to an
+    /// earlier batch counts as the answer for those of its edits that are in
+    /// flight again. That is sound because the hub decides each edit once
+    /// (see "Push" in the crate documentation).
     pub fn apply_push_result(&mut self, result: &PushResult) -> Vec<OutboxAction> {
         let mut answers: BTreeMap<&str, &EditResult> = BTreeMap::new();
         for answer in &result.results {
@@ -337,10 +342,18 @@ fn reduce(page: &PullPage) -> Result<PageEffect, ProtocolError> {
                 if patient.is_empty() {
                     return Err(invalid(index, "empty patient"));
                 }
-                // Earlier upserts of this patient are purged anyway.
-                slots.retain(|_, slot| {
-                    !matches!(slot, Slot::Upsert(Change::Upsert { patient: Some(p), .. }) if p == patient)
-                });
+                // An earlier upsert of this patient in the page becomes a
+                // removal, not nothing: the replica may hold an older copy
+                // of that resource filed under another patient (or none), for
+                // example before the resource was re-filed to this patient,
+                // and the purge below would not reach that copy. One by one,
+                // the upsert replaced it and the purge then removed it.
+                for slot in slots.values_mut() {
+                    if matches!(slot, Slot::Upsert(Change::Upsert { patient: Some(p), .. }) if p == patient)
+                    {
+                        *slot = Slot::Remove(*reason);
+                    }
+                }
                 if !purges.iter().any(|p| &p.patient == patient) {
                     purges.push(Purge {
                         patient: patient.clone(),

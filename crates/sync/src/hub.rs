@@ -106,7 +106,10 @@ fn rejected(code: &str, diagnostics: &str) -> EditDecision {
 /// * `base`: the stored resource at `edit.base_version` (`None`: unknown,
 ///   deleted at that version, or the edit has no base).
 /// * `already_applied`: the version this `client_edit_id` made, if the hub
-///   applied it before.
+///   applied it before. An edit the hub answered with a conflict or a
+///   rejection before must not be decided again: answer a re-send with the
+///   recorded answer instead of calling this (see "Push" in the crate
+///   documentation).
 ///
 /// Never last-writer-wins: a stale edit is merged with
 /// [`careshare_merge::merge_opt`], and what cannot merge is a conflict.

@@ -59,20 +59,43 @@
 //!
 //! * the id was applied before → [`EditResult::AlreadyApplied`] (re-sends are
 //!   safe: the hub applies each edit at most once);
+//! * the id was answered with a conflict or a rejection before → that same
+//!   answer again, never a new decision (below, "each edit is decided once");
 //! * the edit started from the current version → [`EditResult::Applied`];
 //! * the edit is stale → three-way merge with `careshare-merge`: a clean merge
 //!   is [`EditResult::Merged`]; anything that cannot merge is
 //!   [`EditResult::Conflict`] and nothing is stored (**never last-writer-wins**);
-//! * the edit is invalid → [`EditResult::Rejected`] with an `OperationOutcome`.
+//! * the edit is invalid or not permitted → [`EditResult::Rejected`] with an
+//!   `OperationOutcome`.
 //!
 //! [`ClientSync::apply_push_result`] turns the answer into an
 //! [`OutboxAction`] per edit of the batch. Edits the answer does not mention,
-//! or a whole lost answer, stay in the outbox and are sent again. A conflict
-//! leaves the outbox for the list a person resolves; the resolution is a new
-//! edit based on the hub's current version.
+//! or a whole lost answer, stay in the outbox and are sent again; so an edit
+//! the hub cannot decide now (say, its resource is changing too fast) is left
+//! out of the answer, not rejected. A conflict leaves the outbox for the list
+//! a person resolves; the resolution is a new edit based on the hub's current
+//! version.
+//!
+//! **Each edit is decided once.** The hub records every answer it gives per
+//! `client_edit_id`, conflicts and rejections as well as applications, and
+//! answers a re-send from that record: [`hub_apply_edit`] covers applied
+//! edits through its `already_applied` argument; a recorded conflict or
+//! rejection is the caller's to send again as it was, without calling it.
+//! Remembering only applied edits is not enough. A re-send is not only a
+//! retry after a lost answer: a request can arrive late or twice, and a late
+//! answer to an earlier batch is taken by [`ClientSync::apply_push_result`]
+//! as the answer for the same edits when they are in flight again. A hub that
+//! decided such a copy anew could apply an edit after telling the device it
+//! conflicted or was rejected: the device would show a conflict for an edit
+//! that is on the hub, and a person resolving it by keeping the hub's version
+//! would keep the very edit they meant to discard. The access rule still
+//! applies to a repeated answer, since a conflict shows hub data.
 //!
 //! Storage keeps the synced copy of each resource (from pulls) apart from the
-//! outbox; a pulled version never discards a pending edit.
+//! outbox; a pulled version never discards a pending edit. Open conflicts
+//! hold hub data: purging a patient removes that patient's open conflicts
+//! (the outbox keeps the user's own edits), and a conflict answer that
+//! arrives after the patient's purge (a late answer) is not kept either.
 //!
 //! # Example: one hub, one device
 //!

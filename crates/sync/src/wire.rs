@@ -191,7 +191,9 @@ pub enum EditResult {
         /// The elements that could not merge.
         conflicts: Vec<Conflict>,
     },
-    /// The edit is invalid and will never apply.
+    /// The edit is invalid or not permitted and will never apply (a re-send
+    /// gets the same answer). Not for a passing failure: an edit the hub
+    /// cannot decide now is left out of the [`PushResult`].
     #[serde(rename_all = "camelCase")]
     Rejected {
         /// The edit.
