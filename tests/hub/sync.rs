@@ -216,6 +216,7 @@ async fn sync_flows(hub: &Hub) {
     assert_eq!(r[0]["alreadyApplied"]["version"], 2, "{r:?}");
     let mut cancelled = mine.clone();
     cancelled["status"] = json!("cancelled");
+    let cancelled_again = cancelled.clone();
     let mut noted = mine.clone();
     noted["note"] = json!([{"text": "dressing changed"}]);
     let r = nurse
@@ -250,6 +251,27 @@ async fn sync_flows(hub: &Hub) {
     assert_eq!(
         r[2]["merged"]["resource"]["note"][0]["text"],
         "dressing changed"
+    );
+
+    // The hub decides an edit once: even when the record has since gone back to what the
+    // edit started from, a re-sent (or late) copy of the conflicting edit is answered with
+    // the same conflict and is not applied.
+    let (_, mut now) = nurse.session.get("Observation/obs-dn-p-objection").await;
+    now["status"] = json!("final");
+    now.as_object_mut().unwrap().remove("note");
+    let (s, b) = nurse
+        .session
+        .put("Observation/obs-dn-p-objection", &now)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let late = json!({"clientEditId": "e-2", "resourceType": "Observation", "id": "obs-dn-p-objection",
+        "baseVersion": 1, "resource": cancelled_again});
+    let r = nurse.push(json!([late])).await;
+    assert!(r[0].get("conflict").is_some(), "{:?}", r[0]);
+    let (_, hub_copy) = nurse.session.get("Observation/obs-dn-p-objection").await;
+    assert_eq!(
+        hub_copy["status"], "final",
+        "the conflicting edit was never applied"
     );
 
     // Access ends: the patient's episode closes, and the next pull purges the patient.

@@ -764,6 +764,11 @@ fn rejected(client_edit_id: &str, e: EngineError) -> EditResult {
 /// Applies a device's pushed edits, each on its own: at most once per client edit id,
 /// merged three-way when stale, a conflict when the merge cannot decide, rejected (with an
 /// OperationOutcome) when invalid or not permitted. One bad edit never blocks the others.
+///
+/// The hub decides each edit id once: a re-sent edit gets the answer it got before (its
+/// access checked again), so a late or repeated request can never apply an edit the device
+/// was told would not apply. An edit that cannot be decided now is left out of the answer;
+/// the device keeps it and sends it again.
 pub async fn push(
     store: &Store,
     g: &mut Guard,
@@ -772,40 +777,129 @@ pub async fn push(
 ) -> Result<PushResult, SyncError> {
     let mut results = Vec::with_capacity(batch.edits.len());
     for edit in &batch.edits {
-        results.push(push_one(store, g, device_id, edit).await?);
+        if let Some(r) = answer(store, g, device_id, edit).await? {
+            results.push(r);
+        }
     }
     Ok(PushResult { results })
 }
 
-async fn applied_version(store: &Store, client_edit_id: &str) -> Result<Option<i64>, SyncError> {
-    Ok(
-        sqlx::query("SELECT version FROM sync_edit WHERE client_edit_id = $1")
-            .bind(client_edit_id)
-            .fetch_optional(store.pool())
-            .await?
-            .map(|r| r.try_get::<i64, _>("version"))
-            .transpose()?,
-    )
+/// What the hub answered an edit id before.
+enum Previous {
+    Applied(i64),
+    Answered(EditResult),
 }
 
+async fn previous(store: &Store, client_edit_id: &str) -> Result<Option<Previous>, SyncError> {
+    let Some(row) = sqlx::query("SELECT version, answer FROM sync_edit WHERE client_edit_id = $1")
+        .bind(client_edit_id)
+        .fetch_optional(store.pool())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let answer: Option<String> = row.try_get("answer")?;
+    Ok(Some(
+        match answer.and_then(|a| serde_json::from_str(&a).ok()) {
+            Some(r) => Previous::Answered(r),
+            None => Previous::Applied(row.try_get("version")?),
+        },
+    ))
+}
+
+/// Keeps the answer given to an edit that was not applied.
+async fn remember(store: &Store, device_id: &str, result: &EditResult) -> Result<(), SyncError> {
+    let text = serde_json::to_string(result).unwrap_or_default();
+    let r = sqlx::query(
+        "INSERT INTO sync_edit (client_edit_id, device_id, version, applied_at, answer) \
+         VALUES ($1, $2, 0, $3, $4)",
+    )
+    .bind(result.client_edit_id())
+    .bind(device_id)
+    .bind(chrono::Utc::now().timestamp_micros())
+    .bind(text)
+    .execute(store.pool())
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        // Decided concurrently by another request: the first answer stands.
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the caller may still see what the edit touches (the record as it stands).
+async fn still_visible(store: &Store, g: &mut Guard, edit: &Edit) -> Result<bool, SyncError> {
+    let mut pooled = store.reader().await?;
+    let mut conn = Conn::Any(&mut pooled);
+    match store::read_current(&mut conn, &edit.resource_type, &edit.id)
+        .await?
+        .filter(|s| !s.deleted)
+    {
+        Some(s) => Ok(g
+            .check_stored(&mut conn, &s)
+            .await?
+            .is_some_and(|v| v.is_permit())),
+        None => Ok(true),
+    }
+}
+
+async fn answer(
+    store: &Store,
+    g: &mut Guard,
+    device_id: &str,
+    edit: &Edit,
+) -> Result<Option<EditResult>, SyncError> {
+    let id = edit.client_edit_id.as_str();
+    match previous(store, id).await? {
+        Some(Previous::Applied(version)) => {
+            return Ok(Some(EditResult::AlreadyApplied {
+                client_edit_id: id.to_string(),
+                version,
+            }))
+        }
+        Some(Previous::Answered(r)) => {
+            return Ok(Some(if still_visible(store, g, edit).await? {
+                r
+            } else {
+                rejected(
+                    id,
+                    EngineError::NotFound(format!(
+                        "{}/{} does not exist",
+                        edit.resource_type, edit.id
+                    )),
+                )
+            }))
+        }
+        None => {}
+    }
+    let result = push_one(store, g, device_id, edit).await?;
+    if let Some(r @ (EditResult::Conflict { .. } | EditResult::Rejected { .. })) = &result {
+        remember(store, device_id, r).await?;
+    }
+    Ok(result)
+}
+
+/// Decides and applies one edit seen for the first time; None when it cannot be decided
+/// now (the record keeps changing under it).
 async fn push_one(
     store: &Store,
     g: &mut Guard,
     device_id: &str,
     edit: &Edit,
-) -> Result<EditResult, SyncError> {
+) -> Result<Option<EditResult>, SyncError> {
     let id = edit.client_edit_id.as_str();
     for _attempt in 0..3 {
-        if let Some(version) = applied_version(store, id).await? {
-            return Ok(EditResult::AlreadyApplied {
+        if let Some(Previous::Applied(version)) = previous(store, id).await? {
+            return Ok(Some(EditResult::AlreadyApplied {
                 client_edit_id: id.to_string(),
                 version,
-            });
+            }));
         }
         if !careshare_fhir::is_resource_type(&edit.resource_type)
             || !careshare_fhir::is_valid_id(&edit.id)
         {
-            return Ok(rejected(
+            return Ok(Some(rejected(
                 id,
                 EngineError::bad(
                     careshare_fhir::IssueType::Invalid,
@@ -814,7 +908,7 @@ async fn push_one(
                         edit.resource_type, edit.id
                     ),
                 ),
-            ));
+            )));
         }
         let (current, base) = {
             let mut pooled = store.reader().await?;
@@ -826,13 +920,13 @@ async fn push_one(
                 Some(s) => match s.resource()? {
                     Some(v) => {
                         if !g.check(&mut conn, &v).await?.is_permit() {
-                            return Ok(rejected(
+                            return Ok(Some(rejected(
                                 id,
                                 EngineError::NotFound(format!(
                                     "{}/{} does not exist",
                                     edit.resource_type, edit.id
                                 )),
-                            ));
+                            )));
                         }
                         Some((s.version, v))
                     }
@@ -857,7 +951,7 @@ async fn push_one(
         let (resource, merged) = match decision {
             EditDecision::Apply { resource } => (resource, false),
             EditDecision::ApplyMerged { resource } => (resource, true),
-            other => return Ok(other.into_result(id.to_string(), 0)),
+            other => return Ok(Some(other.into_result(id.to_string(), 0))),
         };
         let if_match = current
             .as_ref()
@@ -895,7 +989,7 @@ async fn push_one(
         };
         match written {
             Ok(o) => {
-                return Ok(if merged {
+                return Ok(Some(if merged {
                     EditResult::Merged {
                         client_edit_id: id.to_string(),
                         version: o.version,
@@ -906,23 +1000,18 @@ async fn push_one(
                         client_edit_id: id.to_string(),
                         version: o.version,
                     }
-                })
+                }))
             }
             // Someone wrote in between (or this edit id was applied by a concurrent
             // request): decide again against the new current version.
             Err(EngineError::PreconditionFailed(_)) => continue,
             Err(EngineError::Store(e)) if is_unique_violation(&e) => continue,
             Err(EngineError::Store(e)) => return Err(SyncError::Store(e)),
-            Err(e) => return Ok(rejected(id, e)),
+            Err(e) => return Ok(Some(rejected(id, e))),
         }
     }
-    Ok(rejected(
-        id,
-        EngineError::Conflict(format!(
-            "{}/{} is changing too fast to apply this edit now; it will be sent again",
-            edit.resource_type, edit.id
-        )),
-    ))
+    // Still changing after three tries: left out of the answer, sent again later.
+    Ok(None)
 }
 
 fn is_unique_violation(e: &StoreError) -> bool {

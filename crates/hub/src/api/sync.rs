@@ -118,7 +118,14 @@ async fn push(
     let mut g = guard_for(&state, &c).await?;
     let result = sync::push(&state.store, &mut g, &device, &batch).await?;
     let mut records = Vec::new();
-    for (edit, r) in batch.edits.iter().zip(&result.results) {
+    for r in &result.results {
+        let Some(edit) = batch
+            .edits
+            .iter()
+            .find(|e| e.client_edit_id == r.client_edit_id())
+        else {
+            continue;
+        };
         let mut rec = Record::by(Action::SyncPush, &c);
         rec.entities
             .push(format!("{}/{}", edit.resource_type, edit.id));
