@@ -787,7 +787,7 @@ pub async fn push(
 /// What the hub answered an edit id before.
 enum Previous {
     Applied(i64),
-    Answered(EditResult),
+    Answered(Box<EditResult>),
 }
 
 async fn previous(store: &Store, client_edit_id: &str) -> Result<Option<Previous>, SyncError> {
@@ -801,7 +801,7 @@ async fn previous(store: &Store, client_edit_id: &str) -> Result<Option<Previous
     let answer: Option<String> = row.try_get("answer")?;
     Ok(Some(
         match answer.and_then(|a| serde_json::from_str(&a).ok()) {
-            Some(r) => Previous::Answered(r),
+            Some(r) => Previous::Answered(Box::new(r)),
             None => Previous::Applied(row.try_get("version")?),
         },
     ))
@@ -860,7 +860,7 @@ async fn answer(
         }
         Some(Previous::Answered(r)) => {
             return Ok(Some(if still_visible(store, g, edit).await? {
-                r
+                *r
             } else {
                 rejected(
                     id,
