@@ -28,8 +28,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use careshare_policy::{Decision, DenyReason};
 use careshare_sync::{
-    hub_apply_edit, priority, Change, Checkpoint, Edit, EditDecision, EditResult, PullPage,
-    PullRequest, PushBatch, PushResult, RemovalReason,
+    hub_apply_edit, priority, Change, Checkpoint, Edit, EditDecision, EditResult, PullRequest,
+    PushBatch, PushResult, RemovalReason,
 };
 use serde_json::Value;
 use sqlx::Row;
@@ -606,7 +606,7 @@ pub async fn pull(
     device_id: &str,
     req: &PullRequest,
     refresh_lock: &tokio::sync::Mutex<()>,
-) -> Result<PullPage, SyncError> {
+) -> Result<PulledPage, SyncError> {
     let after = req.checkpoint.map(|c| c.sequence()).unwrap_or(0);
     {
         let _lock = refresh_lock.lock().await;
@@ -655,30 +655,39 @@ pub async fn pull(
             }
         }
     }
-    let mut changes = Vec::with_capacity(rows.len());
+    // The page is written as JSON text around each version's stored JSON, which is sent
+    // as it is stored (parsing and printing it again would cost more than the rest).
+    let mut json = String::with_capacity(rows.len() * 2048);
+    json.push_str("{\"changes\":[");
+    let mut patients = BTreeSet::new();
     let mut next = after;
+    let mut first = true;
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     for r in rows {
         next = r.try_get("seq")?;
         let kind: String = r.try_get("kind")?;
         let patient: Option<String> = r.try_get("patient_id")?;
         let reason: Option<String> = r.try_get("reason")?;
         let reason = reason_of(reason.as_deref().unwrap_or_default());
-        match kind.as_str() {
+        let change = match kind.as_str() {
             "upsert" => {
                 let vs: i64 = r.try_get("version_seq")?;
                 let Some(s) = contents.get(&vs) else { continue };
-                let Some(resource) = s.resource()? else {
+                let Some(content) = s.content.as_deref() else {
                     continue;
                 };
-                changes.push(Change::Upsert {
-                    resource_type: s.res_type.clone(),
-                    id: s.id.clone(),
-                    version: s.version,
-                    resource,
-                    patient,
-                });
+                if let Some(p) = &patient {
+                    patients.insert(p.clone());
+                }
+                format!(
+                    "{{\"upsert\":{{\"resourceType\":{},\"id\":{},\"version\":{},\"resource\":{content},\"patient\":{}}}}}",
+                    q(&s.res_type),
+                    q(&s.id),
+                    s.version,
+                    patient.as_deref().map(q).unwrap_or_else(|| "null".into())
+                )
             }
-            "remove" => changes.push(Change::Remove {
+            "remove" => serde_json::to_string(&Change::Remove {
                 resource_type: r
                     .try_get::<Option<String>, _>("res_type")?
                     .unwrap_or_default(),
@@ -686,18 +695,32 @@ pub async fn pull(
                     .try_get::<Option<String>, _>("res_id")?
                     .unwrap_or_default(),
                 reason,
-            }),
-            _ => changes.push(Change::PurgePatient {
+            })
+            .unwrap_or_default(),
+            _ => serde_json::to_string(&Change::PurgePatient {
                 patient: patient.unwrap_or_default(),
                 reason,
-            }),
+            })
+            .unwrap_or_default(),
+        };
+        if !first {
+            json.push(',');
         }
+        first = false;
+        json.push_str(&change);
     }
-    Ok(PullPage {
-        changes,
-        next: Checkpoint::from_sequence(next),
-        more,
-    })
+    json.push_str(&format!(
+        "],\"next\":{},\"more\":{more}}}",
+        Checkpoint::from_sequence(next)
+    ));
+    Ok(PulledPage { json, patients })
+}
+
+/// A page of a device's feed, as the JSON of a `careshare_sync::PullPage`, and the
+/// patients whose records it carries (for the audit trail).
+pub struct PulledPage {
+    pub json: String,
+    pub patients: BTreeSet<String>,
 }
 
 /// The engine's access checks for a pushed edit, which also record, in the edit's own

@@ -5,12 +5,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use careshare_fhir::IssueType;
-use careshare_sync::{Change, EditResult, PullRequest, PushBatch};
+use careshare_sync::{EditResult, PullRequest, PushBatch};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -78,24 +78,15 @@ async fn pull(
     let mut g = guard_for(&state, &c).await?;
     let page = sync::pull(&state.store, &mut g, &device, &req, &state.sync_lock).await?;
     // One AuditEvent per patient whose records this page carries to the device.
-    let mut patients: Vec<&str> = page
-        .changes
-        .iter()
-        .filter_map(|ch| match ch {
-            Change::Upsert { patient, .. } => patient.as_deref(),
-            _ => None,
-        })
-        .collect();
-    patients.sort_unstable();
-    patients.dedup();
-    let records = patients
+    let records = page
+        .patients
         .iter()
         .map(|p| {
             let mut r = Record::by(Action::SyncPull, &c);
             r.patient_id = Some(p.to_string());
             r.purpose = Some(
                 g.touched()
-                    .get(*p)
+                    .get(p)
                     .copied()
                     .unwrap_or(g.purpose())
                     .code()
@@ -105,7 +96,7 @@ async fn pull(
         })
         .collect();
     append(&state, records).await?;
-    Ok(Json(page).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], page.json).into_response())
 }
 
 async fn push(
