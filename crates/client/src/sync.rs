@@ -125,17 +125,37 @@ impl Session {
         progress: &mut (dyn FnMut(SyncProgress) + Send),
     ) -> Result<SyncReport> {
         let mut report = SyncReport::default();
+        // What a sync writes can always be had again from the hub (pages are pulled again
+        // from the committed checkpoint, an unrecorded completion is answered "already
+        // applied"), so its commits skip the disk flush; the sync's last commit flushes them
+        // all. The nurse's own edits are always flushed as they are made.
+        self.replica_mut()?.relax_durability(true)?;
+        let result = self.sync_steps(options, now, progress, &mut report).await;
+        if let Ok(replica) = self.replica_mut() {
+            replica.relax_durability(false)?;
+        }
+        result?;
+        let replica = self.replica_mut()?;
+        replica.set_last_sync(now)?;
+        report.checkpoint = parse_checkpoint(replica.pull_checkpoint()?)?.map(|c| c.sequence());
+        Ok(report)
+    }
+
+    async fn sync_steps(
+        &mut self,
+        options: &SyncOptions,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(SyncProgress) + Send),
+        report: &mut SyncReport,
+    ) -> Result<()> {
         progress(SyncProgress::Authenticating);
         self.access_token(now).await?;
-        self.pull_all(options, now, progress, &mut report).await?;
-        let accepted = self
-            .push_outbox(options, now, progress, &mut report)
-            .await?;
+        self.pull_all(options, now, progress, report).await?;
+        let accepted = self.push_outbox(options, now, progress, report).await?;
         if accepted {
-            self.pull_all(options, now, progress, &mut report).await?;
+            self.pull_all(options, now, progress, report).await?;
         }
-        self.upload_audit(options, now, progress, &mut report)
-            .await?;
+        self.upload_audit(options, now, progress, report).await?;
         progress(SyncProgress::CheckingIn);
         let lease = self
             .with_access(now, |hub, token| async move { hub.checkin(&token).await })
@@ -147,9 +167,7 @@ impl Session {
         } else {
             tracing::warn!("the hub's lease ({lease}) is already over; the lease was not renewed");
         }
-        replica.set_last_sync(now)?;
-        report.checkpoint = parse_checkpoint(replica.pull_checkpoint()?)?.map(|c| c.sequence());
-        Ok(report)
+        Ok(())
     }
 
     async fn pull_all(

@@ -217,9 +217,13 @@ pub async fn organisations(conn: &mut Conn<'_>) -> Result<OrgIndex, StoreError> 
 }
 
 /// What the policy needs to know about one patient, or None if there is no such patient.
+///
+/// Encounters matter only to hospital clinicians (a patient with their hospital now); a
+/// caseload patient has dozens of visits, so they are read only when `encounters` says.
 pub async fn patient_facts(
     conn: &mut Conn<'_>,
     patient_id: &str,
+    encounters: bool,
 ) -> Result<Option<PatientFacts>, StoreError> {
     let Some(patient) = store::read_current(conn, "Patient", patient_id)
         .await?
@@ -228,12 +232,12 @@ pub async fn patient_facts(
     else {
         return Ok(None);
     };
-    let mut related = in_compartment(
-        conn,
-        patient_id,
-        &["EpisodeOfCare", "CareTeam", "Encounter", "Consent"],
-    )
-    .await?;
+    let types: &[&str] = if encounters {
+        &["EpisodeOfCare", "CareTeam", "Encounter", "Consent"]
+    } else {
+        &["EpisodeOfCare", "CareTeam", "Consent"]
+    };
+    let mut related = in_compartment(conn, patient_id, types).await?;
     // A GP named as a PractitionerRole brings that role's practice.
     for gp in patient["generalPractitioner"]
         .as_array()
@@ -253,6 +257,104 @@ pub async fn patient_facts(
         }
     }
     Ok(PatientFacts::from_resources(&patient, related.iter()).ok())
+}
+
+/// [`patient_facts`] for many patients at once (a handful of queries, not three per
+/// patient); patients that do not exist are left out.
+pub async fn patient_facts_many(
+    conn: &mut Conn<'_>,
+    ids: &[String],
+    encounters: bool,
+) -> Result<std::collections::HashMap<String, PatientFacts>, StoreError> {
+    let types = if encounters {
+        "'EpisodeOfCare', 'CareTeam', 'Encounter', 'Consent'"
+    } else {
+        "'EpisodeOfCare', 'CareTeam', 'Consent'"
+    };
+    use std::collections::HashMap;
+    let cols = VERSION_COLUMNS
+        .split(", ")
+        .map(|c| format!("v.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut patients: Vec<Value> = Vec::new();
+    let mut related: HashMap<String, Vec<Value>> = HashMap::new();
+    for chunk in ids.chunks(400) {
+        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let args: Vec<Arg> = chunk.iter().map(|i| Arg::S(i.clone())).collect();
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_version WHERE res_type = 'Patient' \
+             AND superseded_seq IS NULL AND deleted = 0 AND res_id IN ({})",
+            ph.join(",")
+        );
+        patients.extend(resources(conn.fetch_stored(&sql, &args).await?));
+        let sql = format!(
+            "SELECT {cols} FROM resource_version v \
+             WHERE v.res_type IN ({types}) \
+             AND v.superseded_seq IS NULL AND v.deleted = 0 \
+             AND v.seq IN (SELECT seq FROM compartment WHERE patient_id IN ({}))",
+            ph.join(",")
+        );
+        for r in resources(conn.fetch_stored(&sql, &args).await?) {
+            for p in careshare_fhir::search::patient_compartment(&r) {
+                related.entry(p).or_default().push(r.clone());
+            }
+        }
+    }
+    // GPs named as PractitionerRoles bring their practices.
+    let mut role_ids: Vec<String> = patients
+        .iter()
+        .flat_map(|p| {
+            p["generalPractitioner"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|gp| gp["reference"].as_str()?.strip_prefix("PractitionerRole/"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    role_ids.sort();
+    role_ids.dedup();
+    let mut roles: HashMap<String, Value> = HashMap::new();
+    for chunk in role_ids.chunks(400) {
+        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let args: Vec<Arg> = chunk.iter().map(|i| Arg::S(i.clone())).collect();
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_version WHERE res_type = 'PractitionerRole' \
+             AND superseded_seq IS NULL AND deleted = 0 AND res_id IN ({})",
+            ph.join(",")
+        );
+        for r in resources(conn.fetch_stored(&sql, &args).await?) {
+            if let Some(id) = r["id"].as_str() {
+                roles.insert(id.to_string(), r.clone());
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for patient in &patients {
+        let Some(id) = patient["id"].as_str() else {
+            continue;
+        };
+        let mut rel: Vec<Value> = related.remove(id).unwrap_or_default();
+        for gp in patient["generalPractitioner"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(r) = gp["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("PractitionerRole/"))
+                .and_then(|r| roles.get(r))
+            {
+                rel.push(r.clone());
+            }
+        }
+        if let Ok(f) = PatientFacts::from_resources(patient, rel.iter()) {
+            out.insert(id.to_string(), f);
+        }
+    }
+    Ok(out)
 }
 
 /// A stored break-glass grant with its review state.

@@ -142,9 +142,33 @@ impl Guard {
         Ok(access.relationship(self.now).is_some())
     }
 
+    /// Whether patients' encounters can open a record to the caller (hospital clinicians).
+    fn needs_encounters(&self) -> bool {
+        self.subject.role == careshare_policy::Role::HospitalClinician
+    }
+
+    /// Loads the facts of many patients at once, for decisions about all of them.
+    pub async fn preload_patients(
+        &mut self,
+        conn: &mut Conn<'_>,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|i| !self.patients.contains_key(*i))
+            .cloned()
+            .collect();
+        let mut found = access::patient_facts_many(conn, &missing, self.needs_encounters()).await?;
+        for id in missing {
+            let facts = found.remove(&id).unwrap_or_else(|| PatientFacts::new(&id));
+            self.patients.insert(id, facts);
+        }
+        Ok(())
+    }
+
     async fn ensure_patient(&mut self, conn: &mut Conn<'_>, id: &str) -> Result<(), StoreError> {
         if !self.patients.contains_key(id) {
-            let facts = access::patient_facts(conn, id)
+            let facts = access::patient_facts(conn, id, self.needs_encounters())
                 .await?
                 .unwrap_or_else(|| PatientFacts::new(id));
             self.patients.insert(id.to_string(), facts);

@@ -219,11 +219,17 @@ async fn compartment_now(
 async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), SyncError> {
     let mut pooled = store.reader().await?;
     let mut conn = Conn::Any(&mut pooled);
+    let started = std::time::Instant::now();
     let snapshot = store::max_seq(&mut conn).await?;
     let state = device_state(store, device_id).await?;
     let fingerprint = g.fingerprint();
     let mut now_patients = BTreeSet::new();
-    for p in access::candidate_patients(&mut conn, g.subject(), g.grants()).await? {
+    let candidates: Vec<String> = access::candidate_patients(&mut conn, g.subject(), g.grants())
+        .await?
+        .into_iter()
+        .collect();
+    g.preload_patients(&mut conn, &candidates).await?;
+    for p in candidates {
         if g.patient_open(&mut conn, &p).await? {
             now_patients.insert(p);
         }
@@ -301,6 +307,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         changed_patients.insert(s.seq, patients);
     }
 
+    let linked_at = started.elapsed();
     // Patients decided again: every current record of theirs.
     let mut first: Vec<(u8, FeedRow)> = Vec::new();
     for p in &decide_again {
@@ -356,6 +363,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     // Safety order for what is new; stable within a kind.
     first.sort_by_key(|(rank, _)| *rank);
 
+    let decided_at = started.elapsed();
     // Every other change.
     let mut later: Vec<FeedRow> = Vec::new();
     for s in &changed {
@@ -408,11 +416,13 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         }
     }
     drop(pooled);
+    let changes_at = started.elapsed();
 
     let mut all: Vec<FeedRow> = rows;
     all.extend(first.into_iter().map(|(_, r)| r));
     all.extend(later);
-    write_refresh(
+    let all_len = all.len();
+    let written = write_refresh(
         store,
         device_id,
         prev_feed,
@@ -428,12 +438,24 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         &now_patients,
         state.is_some(),
     )
-    .await
+    .await;
+    tracing::debug!(
+        device = device_id,
+        rows = all_len,
+        patients = now_patients.len(),
+        links_ms = linked_at.as_millis() as u64,
+        decide_ms = (decided_at - linked_at).as_millis() as u64,
+        changes_ms = (changes_at - decided_at).as_millis() as u64,
+        write_ms = (started.elapsed() - changes_at).as_millis() as u64,
+        "sync feed refreshed"
+    );
+    written
 }
 
 /// Rows of a multi-row INSERT, in chunks small enough for every engine's parameter limit.
 async fn insert_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: store::Dialect,
     head: &str,
     width: usize,
     rows: Vec<Vec<Arg>>,
@@ -451,7 +473,12 @@ async fn insert_rows(
                     sql.push(',');
                 }
                 n += 1;
-                sql.push_str(&format!("${n}"));
+                // SQLite looks numbered parameters up by scanning, quadratic on wide
+                // statements: positional ones there.
+                match dialect {
+                    store::Dialect::Sqlite => sql.push('?'),
+                    store::Dialect::Postgres => sql.push_str(&format!("${n}")),
+                }
             }
             sql.push(')');
         }
@@ -538,6 +565,7 @@ async fn write_refresh(
         .collect();
     insert_rows(
         &mut tx,
+        store.dialect(),
         "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason)",
         8,
         feed,
@@ -574,6 +602,7 @@ async fn write_refresh(
     }
     insert_rows(
         &mut tx,
+        store.dialect(),
         "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id)",
         5,
         inserts,

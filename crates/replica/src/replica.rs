@@ -797,13 +797,22 @@ impl Replica {
         let content = serde_json::to_string(resource)
             .map_err(|_| ReplicaError::InvalidInput("resource is not serialisable".into()))?;
         self.conn.execute(
-            "INSERT INTO resource (resource_type, resource_id, version_id, content, base_version, patient_id, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO resource (resource_type, resource_id, version_id, content, base_version, patient_id, updated_at, clinical_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (resource_type, resource_id) DO UPDATE SET
                version_id = excluded.version_id, content = excluded.content,
                base_version = excluded.base_version, patient_id = excluded.patient_id,
-               updated_at = excluded.updated_at",
-            params![resource_type, id, version_id, content, base_version, patient_id, ts(now)],
+               updated_at = excluded.updated_at, clinical_time = excluded.clinical_time",
+            params![
+                resource_type,
+                id,
+                version_id,
+                content,
+                base_version,
+                patient_id,
+                ts(now),
+                clinical_time(resource)
+            ],
         )?;
         Ok(())
     }
@@ -1081,4 +1090,28 @@ impl Replica {
     pub fn raw_connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// A record's own time, for "latest first": an observation's effective time, a
+/// document's date, a condition's onset… (FHIR date-times sort as text within one zone
+/// format, which the hub writes).
+pub(crate) fn clinical_time(resource: &Value) -> Option<&str> {
+    [
+        "effectiveDateTime",
+        "effectiveInstant",
+        "issued",
+        "date",
+        "authoredOn",
+        "recordedDate",
+        "onsetDateTime",
+        "occurrenceDateTime",
+        "start",
+    ]
+    .iter()
+    .find_map(|k| resource.get(*k).and_then(Value::as_str))
+    .or_else(|| {
+        ["effectivePeriod", "period"]
+            .iter()
+            .find_map(|k| resource.get(*k)?.get("start")?.as_str())
+    })
 }

@@ -280,15 +280,25 @@ fn upsert(
         .get("meta")
         .and_then(|m| m.get("versionId"))
         .and_then(Value::as_str);
-    conn.execute(
-        "INSERT INTO resource (resource_type, resource_id, version_id, content, base_version, patient_id, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    // Prepared once per connection: a first sync stores tens of thousands of these.
+    conn.prepare_cached(
+        "INSERT INTO resource (resource_type, resource_id, version_id, content, base_version, patient_id, updated_at, clinical_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (resource_type, resource_id) DO UPDATE SET
            version_id = excluded.version_id, content = excluded.content,
            base_version = excluded.base_version, patient_id = excluded.patient_id,
-           updated_at = excluded.updated_at",
-        params![resource_type, id, version_id, enc(resource)?, version, patient_id, ts(now)],
-    )?;
+           updated_at = excluded.updated_at, clinical_time = excluded.clinical_time",
+    )?
+    .execute(params![
+        resource_type,
+        id,
+        version_id,
+        enc(resource)?,
+        version,
+        patient_id,
+        ts(now),
+        crate::replica::clinical_time(resource)
+    ])?;
     Ok(())
 }
 
@@ -606,26 +616,51 @@ impl Replica {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Every record held for one patient (the patient summary's data), by type then id.
-    pub fn patient_records(&self, patient_id: &str) -> Result<Vec<(String, String, Value)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT resource_type, resource_id, content FROM resource \
-             WHERE patient_id = ?1 ORDER BY resource_type, resource_id",
-        )?;
-        let rows = stmt.query_map([patient_id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
+    /// While `relaxed`, commits are not flushed to disk one by one (SQLite
+    /// `synchronous = NORMAL`): a power cut may lose the last few, never corrupt the
+    /// file. For writes that can be had again from the hub (a sync's pages and
+    /// answers); the first commit after relaxing ends flushes everything before it.
+    pub fn relax_durability(&self, relaxed: bool) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })?;
+        Ok(())
+    }
+
+    /// What the patient summary shows, by type then id: every record of the patient but
+    /// their observations and encounters, and their `recent_observations` latest
+    /// observations (by effective time).
+    pub fn patient_summary(
+        &self,
+        patient_id: &str,
+        recent_observations: usize,
+    ) -> Result<Vec<(String, String, Value)>> {
         let mut out = Vec::new();
-        for row in rows {
-            let (t, id, content) = row?;
-            let content = serde_json::from_str(&content)
-                .map_err(|_| ReplicaError::Corrupt(format!("{t}/{id} is not JSON")))?;
-            out.push((t, id, content));
-        }
+        let mut read = |sql: &str, limit: Option<i64>| -> Result<()> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let mut rows = match limit {
+                Some(n) => stmt.query(params![patient_id, n])?,
+                None => stmt.query(params![patient_id])?,
+            };
+            while let Some(r) = rows.next()? {
+                let (t, id, content): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let content = serde_json::from_str(&content)
+                    .map_err(|_| ReplicaError::Corrupt(format!("{t}/{id} is not JSON")))?;
+                out.push((t, id, content));
+            }
+            Ok(())
+        };
+        read(
+            "SELECT resource_type, resource_id, content FROM resource \
+             WHERE patient_id = ?1 AND resource_type NOT IN ('Observation', 'Encounter', 'Provenance') \
+             ORDER BY resource_type, resource_id",
+            None,
+        )?;
+        read(
+            "SELECT resource_type, resource_id, content FROM resource \
+             WHERE patient_id = ?1 AND resource_type = 'Observation' \
+             ORDER BY clinical_time DESC, resource_id LIMIT ?2",
+            Some(i64::try_from(recent_observations).unwrap_or(i64::MAX)),
+        )?;
         Ok(out)
     }
 

@@ -116,6 +116,7 @@ fn schema_is_current_and_upgrades_from_version_1() {
     r.raw_connection()
         .execute_batch(
             "DROP INDEX resource_by_patient_type;
+             ALTER TABLE resource DROP COLUMN clinical_time;
              DROP TABLE device;
              DROP INDEX outbox_by_resource;
              ALTER TABLE outbox DROP COLUMN outcome;
@@ -493,6 +494,64 @@ fn audit_rows_read_back_exactly_as_hashed() {
     assert_eq!(some.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
     assert_eq!(r.audit_hash_at(3).unwrap(), Some(all[2].hash.clone()));
     assert_eq!(r.audit_hash_at(6).unwrap(), None);
+    drop(r);
+    done(&dir);
+}
+
+#[test]
+fn the_summary_and_the_caseload_read_what_the_screens_show() {
+    let dir = test_dir("summary");
+    let mut r = create(&dir);
+    let put =
+        |r: &mut Replica, v: Value, patient: &str| r.put_resource(&v, patient, None, t0()).unwrap();
+    put(&mut r, json!({"resourceType": "Patient", "id": "p1"}), "p1");
+    put(&mut r, json!({"resourceType": "Patient", "id": "p2"}), "p2");
+    put(
+        &mut r,
+        json!({"resourceType": "Flag", "id": "f1", "subject": {"reference": "Patient/p1"}}),
+        "p1",
+    );
+    put(
+        &mut r,
+        json!({"resourceType": "Flag", "id": "f2", "subject": {"reference": "Patient/p1"}}),
+        "p1",
+    );
+    put(
+        &mut r,
+        json!({"resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}}),
+        "p1",
+    );
+    for (id, day) in [("o1", "03"), ("o2", "01"), ("o3", "05"), ("o4", "02")] {
+        put(
+            &mut r,
+            json!({"resourceType": "Observation", "id": id, "effectiveDateTime": format!("2026-11-{day}T09:00:00Z"),
+                "subject": {"reference": "Patient/p1"}}),
+            "p1",
+        );
+    }
+    let summary: Vec<String> = r
+        .patient_summary("p1", 2)
+        .unwrap()
+        .into_iter()
+        .map(|(t, id, _)| format!("{t}/{id}"))
+        .collect();
+    // Everything but encounters and older observations; the latest two observations.
+    assert_eq!(
+        summary,
+        [
+            "Flag/f1",
+            "Flag/f2",
+            "Patient/p1",
+            "Observation/o3",
+            "Observation/o1"
+        ]
+    );
+    let caseload = r.caseload().unwrap();
+    let alerts: Vec<(String, u64)> = caseload
+        .iter()
+        .map(|c| (c.patient_id.clone(), c.alerts))
+        .collect();
+    assert_eq!(alerts, [("p1".to_string(), 2), ("p2".to_string(), 0)]);
     drop(r);
     done(&dir);
 }

@@ -61,9 +61,13 @@ async fn patient_access(
     let (c, subject) = who(&state, &headers).await?;
     let now = now_micros();
     let mut conn = state.store.reader().await?;
-    let facts = access::patient_facts(&mut Conn::Any(&mut conn), &id)
-        .await?
-        .ok_or_else(|| patient_not_found(&id))?;
+    let facts = access::patient_facts(
+        &mut Conn::Any(&mut conn),
+        &id,
+        subject.role == Role::HospitalClinician,
+    )
+    .await?
+    .ok_or_else(|| patient_not_found(&id))?;
     drop(conn);
     let grants = access::grants_for(&state.store, &c.username, &id).await?;
     let view = access::access_view(&subject, &facts, &grants, utc(now));
@@ -98,7 +102,12 @@ async fn break_glass(
         .to_string();
     let now = now_micros();
     let mut conn = state.store.reader().await?;
-    let facts = access::patient_facts(&mut Conn::Any(&mut conn), &patient_id).await?;
+    let facts = access::patient_facts(
+        &mut Conn::Any(&mut conn),
+        &patient_id,
+        subject.role == Role::HospitalClinician,
+    )
+    .await?;
     drop(conn);
     let mut rec = Record::by(Action::BreakGlass, &c);
     rec.patient_id = Some(patient_id.clone());
