@@ -321,6 +321,10 @@ fn demo(extra: &[String]) -> Result<()> {
     println!("  TOKEN=$(curl -s -X POST $H/auth/token -H 'Content-Type: application/json' -d '{{\"username\":\"gp.sarah.holmes\",\"passphrase\":\"careshare-demo-2026\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')");
     println!("  curl -s -H \"Authorization: Bearer $TOKEN\" \"$H/fhir/Patient?family=a&_count=3\"");
     println!("  curl -s -H \"Authorization: Bearer $TOKEN\" \"$H/fhir/Observation?code=http://loinc.org|8867-4&_sort=-_lastUpdated&_count=5\"");
+    println!("A nurse's laptop, with the headless client (from another terminal):");
+    println!("  export CARESHARE_DIR=target/demo/laptop CARESHARE_HUB_PASSPHRASE=careshare-demo-2026 CARESHARE_PASSPHRASE='a long laptop passphrase'");
+    println!("  cargo run -q -p careshare-client -- enrol --hub $H --user nurse.amy.khan");
+    println!("  cargo run -q -p careshare-client -- sync && cargo run -q -p careshare-client -- status");
     println!("Stop with Ctrl-C.");
     println!();
     run(Command::new(&hub).args(["serve", "--db", &db, "--listen", &listen]))
