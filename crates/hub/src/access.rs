@@ -288,14 +288,19 @@ pub async fn patient_facts_many(
             ph.join(",")
         );
         patients.extend(resources(conn.fetch_stored(&sql, &args).await?));
+        // Through the `patient` reference index: exactly these patients' links, whatever
+        // the size of the region.
+        let refs: Vec<Arg> = chunk
+            .iter()
+            .map(|i| Arg::S(format!("Patient/{i}")))
+            .collect();
         let sql = format!(
-            "SELECT {cols} FROM resource_version v \
-             WHERE v.res_type IN ({types}) \
-             AND v.superseded_seq IS NULL AND v.deleted = 0 \
-             AND v.seq IN (SELECT seq FROM compartment WHERE patient_id IN ({}))",
+            "SELECT DISTINCT {cols} FROM idx_reference r JOIN resource_version v ON v.seq = r.seq \
+             WHERE r.res_type IN ({types}) AND r.param = 'patient' AND r.target IN ({}) \
+             AND v.superseded_seq IS NULL AND v.deleted = 0",
             ph.join(",")
         );
-        for r in resources(conn.fetch_stored(&sql, &args).await?) {
+        for r in resources(conn.fetch_stored(&sql, &refs).await?) {
             for p in careshare_fhir::search::patient_compartment(&r) {
                 related.entry(p).or_default().push(r.clone());
             }

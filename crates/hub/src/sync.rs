@@ -228,7 +228,10 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         .await?
         .into_iter()
         .collect();
+    let candidates_at = started.elapsed();
     g.preload_patients(&mut conn, &candidates).await?;
+    let preloaded_at = started.elapsed();
+    let candidates_len = candidates.len();
     for p in candidates {
         if g.patient_open(&mut conn, &p).await? {
             now_patients.insert(p);
@@ -443,6 +446,9 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         device = device_id,
         rows = all_len,
         patients = now_patients.len(),
+        candidates = candidates_len,
+        candidates_ms = candidates_at.as_millis() as u64,
+        facts_ms = (preloaded_at - candidates_at).as_millis() as u64,
         links_ms = linked_at.as_millis() as u64,
         decide_ms = (decided_at - linked_at).as_millis() as u64,
         changes_ms = (changes_at - decided_at).as_millis() as u64,
