@@ -258,6 +258,9 @@ impl Drop for RunningHub {
 
 fn test(extra: &[String]) -> Result<()> {
     install(Needs::all())?;
+    // The code standards first: formatted, and no clippy warning.
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     run(cargo().arg("test").args(extra))?;
     fhir_validation()
 }
@@ -324,7 +327,9 @@ fn demo(extra: &[String]) -> Result<()> {
     println!("A nurse's laptop, with the headless client (from another terminal):");
     println!("  export CARESHARE_DIR=target/demo/laptop CARESHARE_HUB_PASSPHRASE=careshare-demo-2026 CARESHARE_PASSPHRASE='a long laptop passphrase'");
     println!("  cargo run -q -p careshare-client -- enrol --hub $H --user nurse.amy.khan");
-    println!("  cargo run -q -p careshare-client -- sync && cargo run -q -p careshare-client -- status");
+    println!(
+        "  cargo run -q -p careshare-client -- sync && cargo run -q -p careshare-client -- status"
+    );
     println!("Stop with Ctrl-C.");
     println!();
     run(Command::new(&hub).args(["serve", "--db", &db, "--listen", &listen]))
@@ -340,7 +345,14 @@ fn bench(extra: &[String]) -> Result<()> {
         .args(extra))?;
     // The sync bench runs the release hub binary as a separate process, so that the
     // client's memory is measured alone.
-    run(cargo().args(["build", "--release", "-p", "careshare-hub", "--bin", "careshare-hub"]))?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "careshare-hub",
+        "--bin",
+        "careshare-hub",
+    ]))?;
     run(cargo()
         .args(["bench", "-p", "careshare-client", "--bench", "sync", "--"])
         .args(extra))
