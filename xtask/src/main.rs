@@ -260,7 +260,14 @@ fn test(extra: &[String]) -> Result<()> {
     install(Needs::all())?;
     // The code standards first: formatted, and no clippy warning.
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run(cargo().arg("test").args(extra))?;
     fhir_validation()
 }
