@@ -191,6 +191,35 @@ async fn sync_flows(hub: &Hub) {
     let (replay, _) = nurse.pull_all(Some(checkpoint.unwrap() - 2), 50).await;
     assert_eq!(replay, changes[changes.len() - 2..].to_vec());
 
+    // A patient joins her organisation's caseload (an episode that names no team): the next
+    // pull brings what she may see of them, and nothing else.
+    let (s, b) = hub
+        .put(
+            "EpisodeOfCare/ep-org-p-none",
+            &json!({"resourceType": "EpisodeOfCare", "id": "ep-org-p-none", "status": "active",
+                "patient": {"reference": "Patient/p-none"},
+                "managingOrganization": {"reference": "Organization/org-community"}}),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    let (changes, checkpoint) = nurse.pull_all(checkpoint, 50).await;
+    let joined: BTreeSet<String> = upserted(&changes)
+        .into_iter()
+        .map(|(_, id, _)| id)
+        .collect();
+    let want: BTreeSet<String> = [
+        "p-none",
+        "obs-gp-p-none",
+        "obs-dn-p-none",
+        "doc-sw-p-none",
+        "flag-hc-p-none",
+        "ep-org-p-none",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(joined, want, "the HIV-labelled condition stays on the hub");
+
     // A change on the hub by the GP reaches her; so does a new record of a patient of hers.
     let gp = hub.sign_in("gp", PASS).await;
     let (_, mut obs) = gp.get("Observation/obs-gp-p-caseload").await;
@@ -223,9 +252,9 @@ async fn sync_flows(hub: &Hub) {
         .push(json!([
             {"clientEditId": "e-2", "resourceType": "Observation", "id": "obs-dn-p-objection",
              "baseVersion": 1, "resource": cancelled},
-            {"clientEditId": "e-3", "resourceType": "Observation", "id": "obs-gp-p-none",
-             "baseVersion": 1, "resource": {"resourceType": "Observation", "id": "obs-gp-p-none",
-                "status": "cancelled", "code": {"text": "x"}, "subject": {"reference": "Patient/p-none"}}},
+            {"clientEditId": "e-3", "resourceType": "Observation", "id": "obs-gp-p-expired",
+             "baseVersion": 1, "resource": {"resourceType": "Observation", "id": "obs-gp-p-expired",
+                "status": "cancelled", "code": {"text": "x"}, "subject": {"reference": "Patient/p-expired"}}},
             {"clientEditId": "e-4", "resourceType": "Observation", "id": "obs-dn-p-objection",
              "baseVersion": 1, "resource": noted},
         ]))
