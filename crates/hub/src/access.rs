@@ -9,7 +9,9 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::auth::Caller;
-use crate::store::{self, Arg, Conn, Store, StoreError, Stored, VERSION_COLUMNS};
+use crate::store::{
+    self, Arg, Conn, Store, StoreError, Stored, VERSION_COLUMNS, VERSION_COLUMNS_V,
+};
 
 /// Why the caller's identity could not be turned into a policy subject.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +53,7 @@ async fn in_compartment(
         "SELECT {cols} FROM resource_version v WHERE v.superseded_seq IS NULL AND v.deleted = 0 \
          AND v.res_type IN ({}) AND v.seq IN (SELECT seq FROM compartment WHERE patient_id = $1)",
         placeholders.join(","),
-        cols = VERSION_COLUMNS
-            .split(", ")
-            .map(|c| format!("v.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        cols = VERSION_COLUMNS_V
     );
     let mut args = vec![Arg::S(patient_id.to_string())];
     args.extend(types.iter().map(|t| Arg::S(t.to_string())));
@@ -272,11 +270,7 @@ pub async fn patient_facts_many(
         "'EpisodeOfCare', 'CareTeam', 'Consent'"
     };
     use std::collections::HashMap;
-    let cols = VERSION_COLUMNS
-        .split(", ")
-        .map(|c| format!("v.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = VERSION_COLUMNS_V;
     let mut patients: Vec<Value> = Vec::new();
     let mut related: HashMap<String, Vec<Value>> = HashMap::new();
     for chunk in ids.chunks(400) {

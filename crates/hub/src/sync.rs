@@ -37,7 +37,9 @@ use sqlx::Row;
 use crate::access;
 use crate::engine::{self, Authorize, EngineError, Outcome};
 use crate::guard::Guard;
-use crate::store::{self, Arg, Conn, Store, StoreError, Stored, WriteTx, VERSION_COLUMNS};
+use crate::store::{
+    self, Arg, Conn, Store, StoreError, Stored, WriteTx, VERSION_COLUMNS, VERSION_COLUMNS_V,
+};
 
 /// Largest page a device may ask for.
 pub const MAX_PAGE: u32 = 2_000;
@@ -193,11 +195,7 @@ async fn compartment_now(
     patient: &str,
     snapshot: i64,
 ) -> Result<Vec<Stored>, SyncError> {
-    let cols = VERSION_COLUMNS
-        .split(", ")
-        .map(|c| format!("v.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = VERSION_COLUMNS_V;
     let sql = format!(
         "SELECT {cols} FROM resource_version v WHERE v.seq IN \
          (SELECT seq FROM compartment WHERE patient_id = $1) AND v.seq <= $2 \
@@ -947,12 +945,16 @@ async fn push_one(
     edit: &Edit,
 ) -> Result<Option<EditResult>, SyncError> {
     let id = edit.client_edit_id.as_str();
-    for _attempt in 0..3 {
-        if let Some(Previous::Applied(version)) = previous(store, id).await? {
-            return Ok(Some(EditResult::AlreadyApplied {
-                client_edit_id: id.to_string(),
-                version,
-            }));
+    for attempt in 0..3 {
+        // `answer` looked before the first try; a retry looks again, as a concurrent
+        // request may have applied this very edit meanwhile.
+        if attempt > 0 {
+            if let Some(Previous::Applied(version)) = previous(store, id).await? {
+                return Ok(Some(EditResult::AlreadyApplied {
+                    client_edit_id: id.to_string(),
+                    version,
+                }));
+            }
         }
         if !careshare_fhir::is_resource_type(&edit.resource_type)
             || !careshare_fhir::is_valid_id(&edit.id)

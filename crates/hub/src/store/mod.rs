@@ -93,6 +93,10 @@ impl Stored {
 pub(crate) const VERSION_COLUMNS: &str =
     "seq, res_type, res_id, version, last_updated, deleted, content";
 
+/// [`VERSION_COLUMNS`] of the table aliased `v`, for queries that join it.
+pub(crate) const VERSION_COLUMNS_V: &str =
+    "v.seq, v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.content";
+
 /// The store: a connection pool plus the write lock.
 pub struct Store {
     pool: AnyPool,
@@ -271,3 +275,17 @@ pub async fn max_seq(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
 }
 
 pub use search::{history_rows, include, search, search_key, search_rows, snapshot_of};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_aliased_columns_are_the_version_columns() {
+        let aliased: Vec<String> = VERSION_COLUMNS
+            .split(", ")
+            .map(|c| format!("v.{c}"))
+            .collect();
+        assert_eq!(VERSION_COLUMNS_V, aliased.join(", "));
+    }
+}

@@ -6,7 +6,7 @@
 //! match exactly once even while the data changes.
 
 use super::conn::{Arg, Conn};
-use super::{max_seq, StoreError, Stored, VERSION_COLUMNS};
+use super::{max_seq, StoreError, Stored, VERSION_COLUMNS, VERSION_COLUMNS_V};
 use careshare_fhir::datetime::Range;
 use careshare_fhir::search::{
     Clause, ClauseValue, PageToken, ParamKind, Prefix, SearchRequest, Sort, StringMode,
@@ -225,12 +225,8 @@ pub async fn search_rows(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Stored>, StoreError> {
-    let cols = VERSION_COLUMNS
-        .split(", ")
-        .map(|c| format!("v.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut sql = search_sql(req, snapshot, after, &cols);
+    let cols = VERSION_COLUMNS_V;
+    let mut sql = search_sql(req, snapshot, after, cols);
     sql.push(match req.sort {
         Sort::Id => " ORDER BY v.res_id",
         Sort::LastUpdatedAsc => " ORDER BY v.seq",
