@@ -68,6 +68,7 @@ mod device_key;
 mod enrol;
 mod error;
 mod http;
+mod records;
 mod resolve;
 mod session;
 pub mod sync;
