@@ -370,3 +370,81 @@ fn careshare_fhir_target(resource: &Value) -> careshare_fhir::bundle::Target {
         id: resource["id"].as_str().unwrap().to_string(),
     }
 }
+
+/// Every current Patient on the hub.
+async fn hub_patients(hub: &TestHub) -> Vec<Value> {
+    let mut conn = hub.store.reader().await.unwrap();
+    let mut conn = careshare_hub::store::Conn::Any(&mut conn);
+    conn.fetch_strings(
+        "SELECT content FROM resource_version WHERE res_type = 'Patient' \
+         AND superseded_seq IS NULL AND deleted = 0",
+        &[],
+        "content",
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|c| serde_json::from_str(c).unwrap())
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_brings_a_patient_and_the_directory_names_organisations() {
+    use careshare_client::{Passphrase, Session, SyncOptions};
+    let hub = TestHub::start(40).await;
+    let root = tempfile::tempdir().unwrap();
+    let dir: PathBuf = root.path().join("laptop");
+    enrol(&hub, &dir).await;
+    let now = chrono::Utc::now();
+    let mut s = Session::open(&dir, &Passphrase::from(REPLICA_PASS), now).unwrap();
+    s.sync(&SyncOptions::default(), now, &mut |_| {})
+        .await
+        .unwrap();
+
+    // Organisation names, and the nurse's own organisation, are on the device.
+    assert!(s.organisation_names().unwrap().is_empty());
+    assert!(s.refresh_directory(now).await.unwrap() > 1);
+    let names = s.organisation_names().unwrap();
+    let own = s.own_organisation().unwrap().expect("her organisation");
+    assert!(
+        names[&own].to_lowercase().contains("nurs") || names[&own].contains("Community"),
+        "{names:?} / {own}"
+    );
+
+    // A patient she does not hold, named by NHS number as written on a letter.
+    let held = s.status().unwrap().patients;
+    let outside = hub_patients(&hub)
+        .await
+        .into_iter()
+        .find(|p| {
+            !held
+                .iter()
+                .any(|h| Some(h.patient_id.as_str()) == p["id"].as_str())
+                && !p.to_string().contains("objection")
+        })
+        .expect("a patient outside her caseload");
+    let id = outside["id"].as_str().unwrap().to_string();
+    let nhs = outside["identifier"][0]["value"].as_str().unwrap();
+    let written = format!("{} {} {}", &nhs[..3], &nhs[3..6], &nhs[6..]);
+    let refused = s.break_glass(&written, "  ", now).await.unwrap_err();
+    assert_eq!(refused.code(), "invalid-input");
+    let grant = s
+        .break_glass(&written, "Covering a colleague's visit: fall at home", now)
+        .await
+        .unwrap();
+    assert_eq!(grant.patient_id, id);
+    let hours = (grant.expires_at - now).num_minutes() as f64 / 60.0;
+    assert!((3.9..=4.1).contains(&hours), "{hours}");
+    s.sync(&SyncOptions::default(), now, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(
+        s.status()
+            .unwrap()
+            .patients
+            .iter()
+            .any(|p| p.patient_id == id),
+        "the patient's record came with the next sync"
+    );
+    s.lock().unwrap();
+}

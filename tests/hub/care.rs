@@ -111,6 +111,7 @@ async fn care_access(backend: Backend) {
 
     // The hub agrees, patient by patient.
     let mut outside = None;
+    let mut second = None;
     for p in storage.search("Patient").await {
         let id = p["id"].as_str().unwrap();
         let (s, a) = api
@@ -121,8 +122,19 @@ async fn care_access(backend: Backend) {
         assert_eq!(a["visible"], json!(on_caseload), "{id}: {a}");
         if on_caseload {
             assert_eq!(a["basis"], "caseload-team", "{a}");
-        } else if outside.is_none() && a["objection_to_sharing"] == false {
-            outside = Some(id.to_string());
+        } else if a["objection_to_sharing"] == false {
+            if outside.is_none() {
+                outside = Some(id.to_string());
+            } else if second.is_none() {
+                let nhs = p["identifier"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|i| i["system"] == "https://fhir.nhs.uk/Id/nhs-number")
+                    .map(|i| i["value"].as_str().unwrap().to_string())
+                    .unwrap();
+                second = Some((id.to_string(), nhs));
+            }
         }
     }
     let outside = outside.expect("a patient outside her caseload");
@@ -163,6 +175,37 @@ async fn care_access(backend: Backend) {
         "the default grant lasts four hours"
     );
 
+    // A clinician who cannot see the record names the patient by NHS number, as
+    // written on a letter (3-3-4).
+    let (second, nhs) = second.expect("a second patient outside her caseload");
+    let written = format!("{} {} {}", &nhs[..3], &nhs[3..6], &nhs[6..]);
+    let (s, g) = api
+        .post(
+            &nurse,
+            "/careshare/break-glass",
+            json!({"nhs_number": written, "reason": reason}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    assert_eq!(g["patient"], format!("Patient/{second}"));
+    let (s, oo) = api
+        .post(
+            &nurse,
+            "/careshare/break-glass",
+            json!({"nhs_number": "12345", "reason": reason}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{oo}");
+    assert!(diagnostics(&oo).contains("NHS number"), "{oo}");
+    let (s, oo) = api
+        .post(
+            &nurse,
+            "/careshare/break-glass",
+            json!({"nhs_number": "0000000000", "reason": reason}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{oo}");
+
     // A social worker may not break the glass; the privacy officer reviews.
     let sw = api.token("sw.claire.dawson").await;
     let (s, _) = api
@@ -185,18 +228,21 @@ async fn care_access(backend: Backend) {
     let (s, list) = api.get(&po, "/careshare/break-glass?unreviewed=true").await;
     assert_eq!(s, StatusCode::OK, "{list}");
     let grants = list["grants"].as_array().unwrap();
-    assert_eq!(grants.len(), 1);
-    assert_eq!(grants[0]["user"], "nurse.amy.khan");
-    assert_eq!(grants[0]["reason"], reason);
+    assert_eq!(grants.len(), 2, "{list}");
+    for g in grants {
+        assert_eq!(g["user"], "nurse.amy.khan");
+        assert_eq!(g["reason"], reason);
+        let id = g["grant_id"].as_str().unwrap();
+        let (s, b) = api
+            .post(
+                &po,
+                &format!("/careshare/break-glass/{id}/review"),
+                json!({"outcome": "appropriate: covering rota confirmed"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
     let id = grants[0]["grant_id"].as_str().unwrap();
-    let (s, b) = api
-        .post(
-            &po,
-            &format!("/careshare/break-glass/{id}/review"),
-            json!({"outcome": "appropriate: covering rota confirmed"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
     let (s, _) = api
         .post(
             &po,
@@ -246,8 +292,9 @@ async fn care_access(backend: Backend) {
     let found = b["entry"].as_array().unwrap();
     assert_eq!(
         found.len(),
-        3,
-        "the nurse's refused and granted requests, the social worker's refusal: {b}"
+        5,
+        "the nurse's refused and granted requests (by id and by NHS number), her request \
+         naming an unknown NHS number, the social worker's refusal: {b}"
     );
     assert!(found
         .iter()

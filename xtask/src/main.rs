@@ -84,6 +84,9 @@ fn is_root() -> bool {
 struct Needs {
     postgres: bool,
     python: bool,
+    /// The desktop app: WebKitGTK, the UI toolchain (wasm target, trunk, wasm-bindgen)
+    /// and, for its UI tests, Xvfb and the WebDriver servers.
+    desktop: bool,
 }
 
 impl Needs {
@@ -91,9 +94,28 @@ impl Needs {
         Needs {
             postgres: true,
             python: true,
+            desktop: true,
         }
     }
 }
+
+/// Debian packages of the desktop app: WebKitGTK to build and run it, WebKitWebDriver
+/// (which tauri-driver starts) and a virtual display for its UI tests.
+const DESKTOP_PACKAGES: &[&str] = &[
+    "libwebkit2gtk-4.1-dev",
+    "webkit2gtk-driver",
+    "xvfb",
+    "xauth",
+];
+
+/// Cargo-installed tools of the desktop app: (crate, version, `--locked`). trunk 0.22
+/// needs a newer rustc; wasm-bindgen-cli must equal the `wasm-bindgen` the UI pins, and its
+/// own lock file names a crate version the registry no longer serves.
+const DESKTOP_TOOLS: &[(&str, &str, bool)] = &[
+    ("trunk", "0.21.14", true),
+    ("wasm-bindgen-cli", "0.2.130", false),
+    ("tauri-driver", "2.1.0", true),
+];
 
 /// Debian packages: building (vendored OpenSSL for SQLCipher needs perl and make),
 /// PostgreSQL for the production-store tests, Python's venv for the FHIR validator.
@@ -114,8 +136,10 @@ fn package_installed(p: &str) -> bool {
 }
 
 fn install(needs: Needs) -> Result<()> {
+    let desktop: &[&str] = if needs.desktop { DESKTOP_PACKAGES } else { &[] };
     let missing: Vec<&str> = PACKAGES
         .iter()
+        .chain(desktop)
         .copied()
         .filter(|p| !package_installed(p))
         .collect();
@@ -139,7 +163,77 @@ fn install(needs: Needs) -> Result<()> {
     if needs.python {
         python_venv()?;
     }
+    if needs.desktop {
+        desktop_tools()?;
+    }
     Ok(())
+}
+
+/// The wasm target and the cargo-installed tools, each only when missing.
+fn desktop_tools() -> Result<()> {
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup: {e}"))?;
+    if !String::from_utf8_lossy(&targets.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    let listed = cargo()
+        .args(["install", "--list"])
+        .output()
+        .map_err(|e| format!("cannot list installed tools: {e}"))?;
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    for (name, version, locked) in DESKTOP_TOOLS {
+        if listed.contains(&format!("{name} v{version}:")) {
+            continue;
+        }
+        eprintln!("installing {name} {version} (once; a few minutes)");
+        let mut c = cargo();
+        c.args(["install", name, "--version", version]);
+        if *locked {
+            c.arg("--locked");
+        }
+        // The tools' own release profiles use fat LTO: minutes longer, no gain here.
+        c.env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16");
+        run(&mut c)?;
+    }
+    Ok(())
+}
+
+/// A cargo-installed tool by name (cargo's bin folder may not be on PATH).
+fn tool(name: &str) -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    match home.map(|h| h.join("bin").join(name)) {
+        Some(p) if p.exists() => p,
+        _ => PathBuf::from(name),
+    }
+}
+
+/// Builds the UI into `ui/dist`, which the app bundles (a debug build: no wasm-opt).
+fn build_ui(release: bool) -> Result<()> {
+    let mut c = Command::new(tool("trunk"));
+    c.arg("build").current_dir(root().join("ui"));
+    if release {
+        c.arg("--release");
+    }
+    // trunk finds wasm-bindgen on PATH; put cargo's bin folder first.
+    let bin = tool("wasm-bindgen");
+    if let Some(dir) = bin.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        c.env(
+            "PATH",
+            std::env::join_paths(dirs).map_err(|e| e.to_string())?,
+        );
+    }
+    run(&mut c)
 }
 
 /// PostgreSQL on 127.0.0.1:5432 with trust auth for local tests, a `root` role and a `test`
@@ -258,17 +352,30 @@ impl Drop for RunningHub {
 
 fn test(extra: &[String]) -> Result<()> {
     install(Needs::all())?;
-    // The code standards first: formatted, and no clippy warning.
+    // The code standards first: formatted, and no clippy warning (the UI for its wasm
+    // target; everything else for the host).
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     run(cargo().args([
         "clippy",
-        "--workspace",
-        "--all-targets",
+        "-p",
+        "careshare-ui",
+        "--target",
+        "wasm32-unknown-unknown",
         "--",
         "-D",
         "warnings",
     ]))?;
-    run(cargo().arg("test").args(extra))?;
+    // The app bundles the UI, so the UI is built before any build of the app. The UI
+    // tests drive the real app window on a virtual display.
+    build_ui(false)?;
+    let _ = std::fs::remove_dir_all(root().join("target").join("ui-screenshots"));
+    run(Command::new("xvfb-run")
+        .args(["-a", "--server-args=-screen 0 1440x1000x24"])
+        .arg(env!("CARGO"))
+        .arg("test")
+        .args(extra)
+        .current_dir(root()))?;
     fhir_validation()
 }
 
@@ -312,6 +419,7 @@ fn demo(extra: &[String]) -> Result<()> {
     install(Needs {
         postgres: false,
         python: false,
+        desktop: true,
     })?;
     let listen = extra
         .windows(2)
@@ -346,6 +454,7 @@ fn bench(extra: &[String]) -> Result<()> {
     install(Needs {
         postgres: true,
         python: false,
+        desktop: true,
     })?;
     run(cargo()
         .args(["bench", "-p", "careshare-hub", "--bench", "import", "--"])

@@ -248,6 +248,14 @@ pub(crate) struct WhoAmI {
     pub practitioner_role: Option<String>,
 }
 
+/// A break-glass grant as the hub answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct GrantBody {
+    pub patient: String,
+    pub reason: String,
+    pub expires_at: String,
+}
+
 /// Where the hub's copy of the device's audit chain ends.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub(crate) struct AuditPosition {
@@ -337,12 +345,11 @@ impl HubClient {
     async fn send(
         &self,
         method: Method,
-        segments: &[&str],
+        url: Url,
         bearer: Option<&SecretString>,
         body: Option<&Zeroizing<Vec<u8>>>,
         repeat: Repeat,
     ) -> Result<Vec<u8>, CallError> {
-        let url = self.url(segments)?;
         let mut retry = 0u32;
         loop {
             let mut req = self.http.request(method.clone(), url.clone());
@@ -405,12 +412,29 @@ impl HubClient {
         body: Option<&Value>,
         repeat: Repeat,
     ) -> Result<T, CallError> {
+        self.call_query(method, segments, &[], bearer, body, repeat)
+            .await
+    }
+
+    async fn call_query<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        bearer: Option<&SecretString>,
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<T, CallError> {
         let body = body
             .map(|b| serde_json::to_vec(b).map(Zeroizing::new))
             .transpose()
             .map_err(|_| CallError::Decode("cannot encode the request".into()))?;
+        let mut url = self.url(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let answer = Zeroizing::new(
-            self.send(method, segments, bearer, body.as_ref(), repeat)
+            self.send(method, url, bearer, body.as_ref(), repeat)
                 .await?,
         );
         serde_json::from_slice(&answer).map_err(|e| {
@@ -594,6 +618,59 @@ impl HubClient {
         DateTime::parse_from_rfc3339(&lease.lease_until)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|_| CallError::Decode("lease_until is not an RFC 3339 time".into()))
+    }
+
+    /// `POST /careshare/break-glass` naming the patient by NHS number.
+    pub async fn break_glass(
+        &self,
+        access: &SecretString,
+        nhs_number: &str,
+        reason: &str,
+    ) -> Result<GrantBody, CallError> {
+        let body = json!({"nhs_number": nhs_number, "reason": reason});
+        self.call(
+            Method::POST,
+            &["careshare", "break-glass"],
+            Some(access),
+            Some(&body),
+            Repeat::ConnectOnly,
+        )
+        .await
+    }
+
+    /// `GET /fhir/{resource_type}?{query}`: one searchset page.
+    pub async fn search(
+        &self,
+        access: &SecretString,
+        resource_type: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, CallError> {
+        self.call_query(
+            Method::GET,
+            &["fhir", resource_type],
+            query,
+            Some(access),
+            None,
+            Repeat::Idempotent,
+        )
+        .await
+    }
+
+    /// `GET /fhir/{resource_type}/{id}`.
+    pub async fn read(
+        &self,
+        access: &SecretString,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Value, CallError> {
+        self.call(
+            Method::GET,
+            &["fhir", resource_type, id],
+            Some(access),
+            None,
+            Repeat::Idempotent,
+        )
+        .await
     }
 
     /// `GET /sync/audit`.

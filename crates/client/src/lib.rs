@@ -65,6 +65,7 @@
 
 mod apply;
 mod device_key;
+mod directory;
 mod enrol;
 mod error;
 mod http;
@@ -80,9 +81,11 @@ pub use careshare_replica::{
     DeviceState, KeyParams, Passphrase, ReplicaFiles, SecretBytes, SecretString,
 };
 pub use device_key::{AUDIT_SIGN_CONTEXT, PROOF_CONTEXT};
+pub use directory::Grant;
 pub use enrol::{enrol, Enrolment};
 pub use error::{ClientError, Result};
 pub use http::{HttpConfig, RetryPolicy};
+pub use records::{HeldResource, PatientRecords};
 pub use resolve::{
     Resolution, Resolved, CONFLICT_RESOLUTION_SYSTEM, DEVICE_ID_SYSTEM, USERNAME_SYSTEM,
 };

@@ -204,6 +204,31 @@ pub async fn candidate_patients(
     Ok(out)
 }
 
+/// The current Patient whose NHS number is `nhs_number` (ten digits), if exactly one
+/// is. Used by break-glass, where a clinician names a patient they cannot yet see.
+pub async fn patient_by_nhs_number(
+    conn: &mut Conn<'_>,
+    nhs_number: &str,
+) -> Result<Option<String>, StoreError> {
+    let sql = "SELECT DISTINCT v.res_id AS id FROM idx_token t \
+               JOIN resource_version v ON v.seq = t.seq AND v.superseded_seq IS NULL AND v.deleted = 0 \
+               WHERE t.res_type = 'Patient' AND t.param = 'identifier' AND t.code = $1 AND t.system = $2";
+    let ids = conn
+        .fetch_strings(
+            sql,
+            &[
+                Arg::S(nhs_number.into()),
+                Arg::S(careshare_demo::conventions::NHS_NUMBER_SYSTEM.into()),
+            ],
+            "id",
+        )
+        .await?;
+    Ok(match ids.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    })
+}
+
 /// Every organisation in the directory, by kind (social care or not).
 pub async fn organisations(conn: &mut Conn<'_>) -> Result<OrgIndex, StoreError> {
     let sql = format!(

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/replica/0001_replica.sql"),
     include_str!("../../../migrations/replica/0002_device_sync.sql"),
     include_str!("../../../migrations/replica/0003_query_indexes.sql"),
+    include_str!("../../../migrations/replica/0004_directory.sql"),
 ];
 
 const DB_NAME: &str = "replica.db";

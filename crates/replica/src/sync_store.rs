@@ -696,6 +696,52 @@ impl Replica {
         Ok(out)
     }
 
+    /// Replaces the directory (organisations and the like, belonging to no patient) with
+    /// `resources`, in one transaction. Each needs a string `resourceType` and `id`.
+    pub fn replace_directory(&mut self, resources: &[Value]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM directory", [])?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT OR REPLACE INTO directory (resource_type, resource_id, content) VALUES (?1, ?2, ?3)",
+            )?;
+            for r in resources {
+                let field = |name: &str| match r.get(name).and_then(Value::as_str) {
+                    Some(s) if !s.is_empty() => Ok(s),
+                    _ => Err(ReplicaError::InvalidInput(format!(
+                        "directory resource needs a non-empty string {name}"
+                    ))),
+                };
+                let content = serde_json::to_string(r).map_err(|_| {
+                    ReplicaError::InvalidInput("resource is not serialisable".into())
+                })?;
+                insert.execute(params![field("resourceType")?, field("id")?, content])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The directory's resources of `resource_type`, by id.
+    pub fn directory(&self, resource_type: &str) -> Result<Vec<Value>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_id, content FROM directory WHERE resource_type = ?1 ORDER BY resource_id",
+        )?;
+        let rows = stmt.query_map([resource_type], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, content) = row?;
+            out.push(
+                serde_json::from_str(&content).map_err(|_| {
+                    ReplicaError::Corrupt(format!("{resource_type}/{id} is not JSON"))
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
     /// The patients with at least one resource, by id.
     pub fn patients(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(

@@ -111,11 +111,12 @@ fn schema_is_current_and_upgrades_from_version_1() {
         .raw_connection()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     // Take the database back to schema 1 (as an older build left it) ...
     r.raw_connection()
         .execute_batch(
-            "DROP INDEX resource_by_patient_type;
+            "DROP TABLE directory;
+             DROP INDEX resource_by_patient_type;
              ALTER TABLE resource DROP COLUMN clinical_time;
              DROP TABLE device;
              DROP INDEX outbox_by_resource;
@@ -552,6 +553,38 @@ fn the_summary_and_the_caseload_read_what_the_screens_show() {
         .map(|c| (c.patient_id.clone(), c.alerts))
         .collect();
     assert_eq!(alerts, [("p1".to_string(), 2), ("p2".to_string(), 0)]);
+    drop(r);
+    done(&dir);
+}
+
+#[test]
+fn the_directory_is_replaced_wholesale_and_survives_reopening() {
+    let dir = test_dir("directory");
+    let mut r = create(&dir);
+    let org =
+        |id: &str, name: &str| json!({"resourceType": "Organization", "id": id, "name": name});
+    r.replace_directory(&[
+        org("o1", "Hexham General Hospital"),
+        org("o2", "Tyne Valley GP"),
+    ])
+    .unwrap();
+    r.replace_directory(&[
+        org("o2", "Tyne Valley Medical Practice"),
+        json!({"resourceType": "PractitionerRole", "id": "r1", "organization": {"reference": "Organization/o2"}}),
+    ])
+    .unwrap();
+    assert!(r
+        .replace_directory(&[json!({"resourceType": "Organization"})])
+        .is_err());
+    r.lock().unwrap();
+    let r = Replica::open(ReplicaFiles::new(&dir), &Passphrase::from(PASS), t0()).unwrap();
+    let orgs = r.directory("Organization").unwrap();
+    assert_eq!(
+        orgs,
+        [org("o2", "Tyne Valley Medical Practice")],
+        "o1 went; a refused refresh changed nothing"
+    );
+    assert_eq!(r.directory("PractitionerRole").unwrap().len(), 1);
     drop(r);
     done(&dir);
 }

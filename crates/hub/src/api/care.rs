@@ -82,9 +82,12 @@ async fn patient_access(
     .into_response())
 }
 
+/// A break-glass request names the patient by id or, since the caller cannot see the
+/// record yet, by NHS number.
 #[derive(Deserialize)]
 struct BreakGlassRequest {
-    patient: String,
+    patient: Option<String>,
+    nhs_number: Option<String>,
     reason: String,
 }
 
@@ -95,13 +98,42 @@ async fn break_glass(
 ) -> Result<Response, ApiError> {
     let req: BreakGlassRequest = json_body(&body)?;
     let (c, subject) = who(&state, &headers).await?;
-    let patient_id = req
-        .patient
-        .strip_prefix("Patient/")
-        .unwrap_or(&req.patient)
-        .to_string();
     let now = now_micros();
     let mut conn = state.store.reader().await?;
+    let patient_id = match (&req.patient, &req.nhs_number) {
+        (Some(p), None) => p.strip_prefix("Patient/").unwrap_or(p).to_string(),
+        (None, Some(n)) => {
+            let digits: String = n.chars().filter(|c| !c.is_whitespace()).collect();
+            if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    IssueType::Invalid,
+                    format!("{n:?} is not an NHS number (ten digits)"),
+                ));
+            }
+            let found = access::patient_by_nhs_number(&mut Conn::Any(&mut conn), &digits).await?;
+            match found {
+                Some(id) => id,
+                None => {
+                    drop(conn);
+                    let mut rec = Record::by(Action::BreakGlass, &c);
+                    rec.purpose = Some("BTG".into());
+                    rec.failure = Some("no patient with this NHS number".into());
+                    audit::append(&state.store, &rec, now).await?;
+                    return Err(ApiError::not_found(format!(
+                        "no patient has NHS number {digits}"
+                    )));
+                }
+            }
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                IssueType::Required,
+                "name the patient by `patient` (an id) or by `nhs_number`, not both",
+            ))
+        }
+    };
     let facts = access::patient_facts(
         &mut Conn::Any(&mut conn),
         &patient_id,
