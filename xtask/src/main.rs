@@ -21,13 +21,15 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("dist") => dist(),
         Some("install") => install(Needs::all()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo|test|bench|install>\n\n  \
-                 demo   load a demo region and serve it on http://127.0.0.1:8080/fhir\n  \
-                 test   run every test (unit, integration on SQLite and PostgreSQL, FHIR validation)\n  \
+                "usage: cargo xtask <demo|test|bench|dist|install>\n\n  \
+                 demo   serve a demo region on http://127.0.0.1:8080 and open the desktop app as its district nurse\n  \
+                 test   run every test (unit, integration on SQLite and PostgreSQL, the app's UI tests, FHIR validation)\n  \
                  bench  print the benchmark figures\n  \
+                 dist   build the app's .deb and a release build of the hub\n  \
                  install  only install what is missing"
             );
             return ExitCode::from(2);
@@ -415,6 +417,10 @@ fn fhir_validation() -> Result<()> {
         .env("CARESHARE_VALIDATE_PASSPHRASE", "careshare-demo-2026"))
 }
 
+/// The demo nurse's laptop: the replica passphrase `cargo xtask demo` enrols it with.
+const DEMO_LAPTOP_PASSPHRASE: &str = "Demo-laptop-kettle-42";
+const DEMO_HUB_PASSPHRASE: &str = "careshare-demo-2026";
+
 fn demo(extra: &[String]) -> Result<()> {
     install(Needs {
         postgres: false,
@@ -426,28 +432,146 @@ fn demo(extra: &[String]) -> Result<()> {
         .find(|w| w[0] == "--listen")
         .map(|w| w[1].clone())
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    run(cargo().args(["build", "--bin", "careshare-hub"]))?;
+    build_ui(false)?;
+    run(cargo().args([
+        "build",
+        "--bin",
+        "careshare-hub",
+        "--bin",
+        "careshare",
+        "--bin",
+        "careshare-desktop",
+    ]))?;
     let dir = root().join("target").join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let db = format!("sqlite://{}", dir.join("hub.sqlite").display());
     let hub = hub_binary("debug");
     eprintln!("loading the demo region (500 patients; unchanged data is skipped on a second run)");
     run(Command::new(&hub).args(["demo-region", "--db", &db]))?;
+    let running = RunningHub::start(&hub, &db, &listen)?;
+    let base = running.base.trim_end_matches("/fhir").to_string();
+
+    // The district nurse's laptop, enrolled once with the headless client (the same
+    // library and replica as the app).
+    let laptop = dir.join("nurse-laptop");
+    let careshare = root().join("target").join("debug").join("careshare");
+    let client = |args: &[&str]| {
+        let mut c = Command::new(&careshare);
+        c.arg("--dir")
+            .arg(&laptop)
+            .args(args)
+            .env("CARESHARE_PASSPHRASE", DEMO_LAPTOP_PASSPHRASE)
+            .env("CARESHARE_HUB_PASSPHRASE", DEMO_HUB_PASSPHRASE);
+        c
+    };
+    if !laptop.join("replica.key").exists() {
+        run(&mut client(&[
+            "enrol",
+            "--hub",
+            &base,
+            "--user",
+            "nurse.amy.khan",
+            "--device-name",
+            "Demo laptop",
+        ]))?;
+    }
+
     println!();
-    println!("Try (every request under /fhir but /fhir/metadata needs a token):");
-    println!("  H=http://{listen}");
-    println!("  TOKEN=$(curl -s -X POST $H/auth/token -H 'Content-Type: application/json' -d '{{\"username\":\"gp.sarah.holmes\",\"passphrase\":\"careshare-demo-2026\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')");
+    println!("Careshare demo: the hub serves {base}/fhir");
+    println!("The desktop app opens as district nurse nurse.amy.khan's laptop.");
+    println!("  Unlock it with the passphrase: {DEMO_LAPTOP_PASSPHRASE}");
+    println!("  Other sign-ins (hub passphrase {DEMO_HUB_PASSPHRASE}): gp.sarah.holmes, dr.nadia.hussein, sw.claire.dawson");
+    println!("The hub's API with curl:");
+    println!("  H={base}");
+    println!("  TOKEN=$(curl -s -X POST $H/auth/token -H 'Content-Type: application/json' -d '{{\"username\":\"gp.sarah.holmes\",\"passphrase\":\"{DEMO_HUB_PASSPHRASE}\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')");
     println!("  curl -s -H \"Authorization: Bearer $TOKEN\" \"$H/fhir/Patient?family=a&_count=3\"");
-    println!("  curl -s -H \"Authorization: Bearer $TOKEN\" \"$H/fhir/Observation?code=http://loinc.org|8867-4&_sort=-_lastUpdated&_count=5\"");
-    println!("A nurse's laptop, with the headless client (from another terminal):");
-    println!("  export CARESHARE_DIR=target/demo/laptop CARESHARE_HUB_PASSPHRASE=careshare-demo-2026 CARESHARE_PASSPHRASE='a long laptop passphrase'");
-    println!("  cargo run -q -p careshare-client -- enrol --hub $H --user nurse.amy.khan");
-    println!(
-        "  cargo run -q -p careshare-client -- sync && cargo run -q -p careshare-client -- status"
-    );
-    println!("Stop with Ctrl-C.");
+    println!("Close the app window (or Ctrl-C) to stop.");
     println!();
-    run(Command::new(&hub).args(["serve", "--db", &db, "--listen", &listen]))
+    let app = root()
+        .join("target")
+        .join("debug")
+        .join("careshare-desktop");
+    let has_display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if has_display {
+        run(Command::new(app)
+            .env("CARESHARE_DIR", &laptop)
+            .env("CARESHARE_HUB_URL", &base))?;
+    } else {
+        eprintln!(
+            "no display here: the app cannot open a window, so only the hub runs (Ctrl-C stops it)"
+        );
+        eprintln!(
+            "  on a desktop: CARESHARE_DIR={} {}",
+            laptop.display(),
+            app.display()
+        );
+        let mut running = running;
+        let _ = running.child.wait();
+    }
+    Ok(())
+}
+
+/// The app's .deb (Tauri's bundler, from npm) and a release build of the hub.
+fn dist() -> Result<()> {
+    install(Needs {
+        postgres: false,
+        python: false,
+        desktop: true,
+    })?;
+    if !root()
+        .join("node_modules")
+        .join(".bin")
+        .join("tauri")
+        .exists()
+    {
+        run(Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                "@tauri-apps/cli@2",
+            ])
+            .current_dir(root()))?;
+    }
+    // The bundler runs `trunk build --release` (beforeBuildCommand) and a release cargo
+    // build of the app with the bundled UI.
+    let mut c = Command::new(root().join("node_modules").join(".bin").join("tauri"));
+    c.args(["build", "--bundles", "deb"]).current_dir(root());
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = tool("trunk")
+        .parent()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    dirs.extend(std::env::split_paths(&path));
+    c.env(
+        "PATH",
+        std::env::join_paths(dirs).map_err(|e| e.to_string())?,
+    );
+    run(&mut c)?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "careshare-hub",
+        "--bin",
+        "careshare-hub",
+    ]))?;
+    let bundle = root()
+        .join("target")
+        .join("release")
+        .join("bundle")
+        .join("deb");
+    println!("app:  {}", bundle.display());
+    if let Ok(entries) = std::fs::read_dir(&bundle) {
+        for e in entries.flatten() {
+            println!("      {}", e.file_name().to_string_lossy());
+        }
+    }
+    println!("hub:  {}", hub_binary("release").display());
+    Ok(())
 }
 
 fn bench(extra: &[String]) -> Result<()> {

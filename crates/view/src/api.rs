@@ -105,7 +105,12 @@ pub enum Phase {
 pub struct AppStatus {
     /// The screen to show.
     pub phase: Phase,
-    /// The enrolled user, when enrolled.
+    /// The enrolled user, when known: after an unlock or enrolment in this
+    /// run (the device's identity is inside the encrypted replica, so it is
+    /// `None` on the unlock screen until the first unlock). On
+    /// [`Phase::FirstRun`] it holds the defaults to prefill the first-run
+    /// screen: `hub_url` from `CARESHARE_HUB_URL` (or empty), `username`
+    /// empty, `device_name` from the host name. `None` when [`Phase::Wiped`].
     pub user: Option<UserInfo>,
     /// Wrong passphrases still allowed before the replica locks (on the
     /// unlock screen).

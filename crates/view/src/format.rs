@@ -61,7 +61,11 @@ pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 /// The freshness line of a patient: `data as of 07:42, 3 h ago`, or that no
 /// complete sync has brought them yet.
-pub fn freshness(data_as_of: Option<DateTime<Utc>>, now: DateTime<Utc>, offset: FixedOffset) -> String {
+pub fn freshness(
+    data_as_of: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    offset: FixedOffset,
+) -> String {
     match data_as_of {
         Some(at) => format!("data as of {}, {}", when(at, now, offset), ago(at, now)),
         None => "still arriving: not yet complete on this device".into(),

@@ -118,7 +118,11 @@ fn read(form: &ObservationsForm) -> (Observations, Vec<(Parameter, String)>, Opt
     let consciousness: Option<Consciousness> =
         parse(&form.consciousness, &mut errors, Parameter::Consciousness);
     let obs = Observations {
-        respiration_rate: parse(&form.respiration_rate, &mut errors, Parameter::RespirationRate),
+        respiration_rate: parse(
+            &form.respiration_rate,
+            &mut errors,
+            Parameter::RespirationRate,
+        ),
         spo2: parse(&form.spo2, &mut errors, Parameter::OxygenSaturation),
         spo2_scale: Some(if form.spo2_scale2 {
             SpO2Scale::Scale2
@@ -234,7 +238,15 @@ mod tests {
         let scores: Vec<_> = v.rows.iter().map(|r| r.score).collect();
         assert_eq!(
             scores,
-            [Some(2), Some(1), Some(0), Some(1), Some(2), Some(0), Some(1)]
+            [
+                Some(2),
+                Some(1),
+                Some(0),
+                Some(1),
+                Some(2),
+                Some(0),
+                Some(1)
+            ]
         );
     }
 
