@@ -722,11 +722,29 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
     assert!(gp_caseload.contains(&patient), "{gp_caseload:?}");
     app.open_patient(&patient).await;
     app.wait_for("#documents .document").await;
-    let documents = app.text("#documents").await;
-    assert!(
-        documents.contains("Visit note") || documents.contains("feverish"),
-        "{documents}"
-    );
+    // Today's visit note from the nursing team, and the hospital's discharge summary, each
+    // labelled with who wrote it.
+    let today = chrono::Local::now().format("%d/%m/%Y").to_string();
+    let mut nurse_visit = None;
+    let mut discharge = None;
+    for d in app.all("#documents .document").await {
+        let text = d.text().await.unwrap();
+        let source = d
+            .find(Locator::Css(".source-label"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(&today) && nurse_visit.is_none() {
+            nurse_visit = Some(source);
+        } else if text.to_lowercase().contains("discharge") && discharge.is_none() {
+            discharge = Some(source);
+        }
+    }
+    let nurse_visit = nurse_visit.expect("today's nursing visit note on the GP's desktop");
+    let discharge = discharge.expect("the hospital discharge summary");
+    assert_ne!(nurse_visit, discharge, "two organisations, each named");
     let mut sources = Vec::new();
     for label in app.all("#patient-summary .source-label").await {
         sources.push(label.text().await.unwrap());
@@ -737,15 +755,18 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
         sources.len() >= 3,
         "the GP's own entries beside the hospital's and the nursing team's: {sources:?}"
     );
-    assert!(
-        sources
-            .iter()
-            .any(|s| s.contains("Hospital") || s.contains("NHS")),
-        "{sources:?}"
-    );
+    // The nurse's NEWS2 of 8 is in the GP's recent observations.
+    let observations = app.text("#observations").await;
+    assert!(observations.contains("NEWS2"), "{observations}");
+    // Scroll the documents up to just below the banner, which stays in view.
     app.client
         .execute(
-            "document.querySelector('#documents').scrollIntoView({block: 'center'})",
+            "const d = document.querySelector('#documents');
+             const b = document.querySelector('#patient-banner');
+             d.scrollIntoView({block: 'start'});
+             let s = d.parentElement;
+             while (s && s.scrollHeight <= s.clientHeight) { s = s.parentElement; }
+             (s || document.scrollingElement).scrollBy(0, -(b.getBoundingClientRect().height + 24));",
             vec![],
         )
         .await
