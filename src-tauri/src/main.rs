@@ -23,9 +23,19 @@ use tauri::State;
 type Core<'a> = State<'a, Arc<AppCore>>;
 type Answer<T> = Result<T, AppError>;
 
+/// Set by `CARESHARE_STARTUP_PROBE` (for `cargo xtask bench`): the first time the UI asks
+/// which screen to show, the app prints `first screen` and exits. The screen (unlock, for
+/// an enrolled device) is drawn from that answer.
+static STARTUP_PROBE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 #[tauri::command]
-async fn app_status(core: Core<'_>) -> Answer<AppStatus> {
-    Ok(core.app_status())
+async fn app_status(app: tauri::AppHandle, core: Core<'_>) -> Answer<AppStatus> {
+    let status = core.app_status();
+    if STARTUP_PROBE.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        println!("first screen: {:?}", status.phase);
+        app.exit(0);
+    }
+    Ok(status)
 }
 
 #[tauri::command]
@@ -106,6 +116,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
+    STARTUP_PROBE.store(
+        std::env::var_os("CARESHARE_STARTUP_PROBE").is_some(),
+        std::sync::atomic::Ordering::SeqCst,
+    );
     let config = config::from_env().context("reading the configuration")?;
     tracing::info!("replica directory: {}", config.dir.display());
 
