@@ -33,7 +33,6 @@ use serde_json::{json, Value};
 
 const HUB_PASS: &str = "careshare-demo-2026";
 const NURSE: &str = "nurse.amy.khan";
-const GP: &str = "gp.sarah.holmes";
 const REPLICA_PASS: &str = "Heather-kettle-lantern-42";
 const WAIT: Duration = Duration::from_secs(40);
 const DRIVER_PORT: u16 = 4444;
@@ -44,6 +43,8 @@ struct TestHub {
     addr: SocketAddr,
     store: Arc<Store>,
     config: Arc<AuthConfig>,
+    /// The region's GPs' sign-in names.
+    gps: Vec<String>,
     stop: Option<(
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<()>,
@@ -77,11 +78,18 @@ impl TestHub {
                 .await
                 .unwrap();
         }
+        let gps = region
+            .staff()
+            .into_iter()
+            .map(|m| m.username)
+            .filter(|u| u.starts_with("gp."))
+            .collect();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut hub = TestHub {
             addr: listener.local_addr().unwrap(),
             store,
             config: Arc::new(config),
+            gps,
             stop: None,
             _dir: dir,
         };
@@ -377,6 +385,31 @@ impl App {
         }
     }
 
+    /// Every visible form control on the screen has a label (a `<label for>`, a wrapping
+    /// label or an `aria-label`), and every button a name.
+    async fn assert_labelled(&self, screen: &str) {
+        let unlabelled = self
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll('input, select, textarea, button'))
+                   .filter(e => e.offsetParent !== null && e.type !== 'hidden')
+                   .filter(e => e.tagName === 'BUTTON'
+                       ? !(e.textContent.trim() || e.getAttribute('aria-label'))
+                       : !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+                           || e.getAttribute('aria-labelledby')))
+                   .map(e => e.outerHTML.slice(0, 120));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            unlabelled,
+            json!([]),
+            "{}: {screen}: controls without a label",
+            self.scenario
+        );
+    }
+
     async fn attr(&self, css: &str, name: &str) -> Option<String> {
         self.find(css).await.attr(name).await.unwrap()
     }
@@ -437,6 +470,7 @@ async fn enrol(app: &mut App, username: &str, device: &str) {
         t.to_lowercase().contains("strong")
     })
     .await;
+    app.assert_labelled("enrol").await;
     app.shot("enrol-form").await;
     app.click("#enrol-submit").await;
     app.wait_for("#app-header").await;
@@ -452,7 +486,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
         eprintln!("no display: run under xvfb-run (cargo xtask test does)");
         return;
     }
-    let mut hub = TestHub::start(60).await;
+    let mut hub = TestHub::start(80).await;
     let root = tempfile::tempdir().unwrap();
     let nurse_dir = root.path().join("nurse-laptop");
     let gp_dir = root.path().join("gp-desktop");
@@ -470,6 +504,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
         .wait_text("#unlock-error", "attempts left", |t| t.contains('4'))
         .await;
     assert!(error.contains("4 attempts left"), "{error}");
+    app.assert_labelled("unlock").await;
     app.shot("unlock-wrong-passphrase").await;
     app.unlock(REPLICA_PASS).await;
     app.wait_for("#app-header").await;
@@ -494,6 +529,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
         app.attr("#sync-bar", "data-online").await.as_deref(),
         Some("true")
     );
+    app.assert_labelled("caseload").await;
     app.shot("caseload").await;
 
     // Search by name narrows the list.
@@ -509,10 +545,10 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
     assert!(shown >= 1 && shown <= caseload.len(), "{shown}");
     app.type_into("#caseload-search", "").await;
 
-    // A patient with alerts, an open task, a GP at Dr Holmes's practice and a hospital
-    // discharge summary.
+    // A patient with alerts, an open task and a hospital discharge summary, and the GP at
+    // their practice.
     let mut chosen = None;
-    for id in &caseload {
+    'patients: for id in &caseload {
         let flags = hub.of_patient("Flag", id).await;
         let open_task = hub.of_patient("Task", id).await.into_iter().find(|t| {
             ["requested", "ready", "in-progress", "accepted"]
@@ -524,14 +560,16 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
             .into_iter()
             .any(|d| d.to_string().contains("18842-5"));
         if let (false, Some(task), true) = (flags.is_empty(), open_task, discharge) {
-            if hub.may_open(GP, id).await {
-                chosen = Some((id.clone(), task));
-                break;
+            for gp in &hub.gps {
+                if hub.may_open(gp, id).await {
+                    chosen = Some((id.clone(), task, gp.clone()));
+                    break 'patients;
+                }
             }
         }
     }
-    let (patient, task) = chosen
-        .expect("a caseload patient with alerts, a task, a discharge summary and Dr Holmes as GP");
+    let (patient, task, gp) =
+        chosen.expect("a caseload patient with alerts, a task, a discharge summary and a GP");
     app.open_patient(&patient).await;
     // The banner is the summary's first element, and holds the alerts.
     let first_child = app
@@ -543,6 +581,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
     assert_eq!(first_child.as_deref(), Some("patient-banner"));
     assert!(app.present("#patient-banner .alert-item").await);
     assert!(app.present("#observations svg.trend-chart").await);
+    app.assert_labelled("patient summary").await;
     app.shot("patient-summary").await;
 
     // ---- Offline: the hub goes away; the nurse records a visit.
@@ -593,6 +632,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
     let task_id = task["id"].as_str().unwrap().to_string();
     app.click(&format!(".task-complete[data-task-id='{task_id}']"))
         .await;
+    app.assert_labelled("visit form").await;
     app.shot("visit-offline-news2").await;
     app.click("#visit-save").await;
     app.wait_for(&format!("#patient-summary[data-patient-id='{patient}']"))
@@ -650,6 +690,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
         conflict_text.contains("on-hold") || conflict_text.contains("On hold"),
         "{conflict_text}"
     );
+    app.assert_labelled("conflicts").await;
     app.shot("conflict-side-by-side").await;
     app.click("#conflicts .conflict .keep-mine").await;
     app.wait_for("#no-conflicts").await;
@@ -694,6 +735,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
         "Covering for a colleague: patient rang with a fall at home",
     )
     .await;
+    app.assert_labelled("emergency access").await;
     app.shot("break-glass-form").await;
     app.click("#bg-submit").await;
     let deadline = Instant::now() + WAIT;
@@ -716,7 +758,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
 
     // ---- 2. The GP on the practice desktop.
     let mut app = App::launch("gp", &app_env(&gp_dir, &hub, 3600)).await;
-    enrol(&mut app, GP, "Practice desktop 3").await;
+    enrol(&mut app, &gp, "Practice desktop 3").await;
     app.wait_gone("#sync-progress").await;
     let gp_caseload = app.caseload_ids().await;
     assert!(gp_caseload.contains(&patient), "{gp_caseload:?}");

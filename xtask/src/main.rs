@@ -355,8 +355,10 @@ impl Drop for RunningHub {
 fn test(extra: &[String]) -> Result<()> {
     install(Needs::all())?;
     // The code standards first: formatted, and no clippy warning (the UI for its wasm
-    // target; everything else for the host).
+    // target; everything else for the host). The app bundles the UI, so the UI is built
+    // before any build of the app, clippy's included.
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    build_ui(false)?;
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     run(cargo().args([
         "clippy",
@@ -368,9 +370,7 @@ fn test(extra: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // The app bundles the UI, so the UI is built before any build of the app. The UI
-    // tests drive the real app window on a virtual display.
-    build_ui(false)?;
+    // The UI tests drive the real app window on a virtual display.
     let _ = std::fs::remove_dir_all(root().join("target").join("ui-screenshots"));
     run(Command::new("xvfb-run")
         .args(["-a", "--server-args=-screen 0 1440x1000x24"])

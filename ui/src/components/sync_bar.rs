@@ -92,7 +92,14 @@ pub fn SyncBar(props: &SyncBarProps) -> Html {
             <div class="sync-live" role="status" aria-live="polite">
                 { for progress }
                 if let Some(error) = &s.last_error {
-                    <p id="sync-error" class="sync-error">{ &error.message }</p>
+                    if error.code == "unreachable" {
+                        // No signal is normal on the road: say what it means, calmly.
+                        <p id="sync-error" class="sync-offline-note" title={ error.message.clone() }>
+                            { "Working offline: what you record is saved on this device and sent when the hub can be reached." }
+                        </p>
+                    } else {
+                        <p id="sync-error" class="sync-error">{ &error.message }</p>
+                    }
                 }
                 if let Some(error) = &props.start_error {
                     <p id="sync-now-error" class="sync-error">{ &error.message }</p>
