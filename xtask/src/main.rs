@@ -28,7 +28,7 @@ fn main() -> ExitCode {
                 "usage: cargo xtask <demo|test|bench|dist|install>\n\n  \
                  demo   serve a demo region on http://127.0.0.1:8080 and open the desktop app as its district nurse\n  \
                  test   run every test (unit, integration on SQLite and PostgreSQL, the app's UI tests, FHIR validation)\n  \
-                 bench  print the benchmark figures\n  \
+                 bench  print the benchmark figures (`bench startup`: only the app's start)\n  \
                  dist   build the app's .deb and a release build of the hub\n  \
                  install  only install what is missing"
             );
@@ -580,6 +580,10 @@ fn bench(extra: &[String]) -> Result<()> {
         python: false,
         desktop: true,
     })?;
+    // `cargo xtask bench startup`: only the desktop app's start.
+    if extra.first().map(String::as_str) == Some("startup") {
+        return startup_bench();
+    }
     run(cargo()
         .args(["bench", "-p", "careshare-hub", "--bench", "import", "--"])
         .args(extra))?;
