@@ -492,8 +492,16 @@ impl AppCore {
     }
 
     /// Opens the replica with the passphrase (checking in with the hub when
-    /// the offline lease ran out) and starts a sync.
-    pub async fn unlock(self: &Arc<Self>, passphrase: String) -> CoreResult<AppStatus> {
+    /// the offline lease ran out, signing in again with `hub_passphrase` if
+    /// the device's stored sign-in ran out too) and starts a sync.
+    pub async fn unlock(
+        self: &Arc<Self>,
+        passphrase: String,
+        hub_passphrase: Option<String>,
+    ) -> CoreResult<AppStatus> {
+        let hub_passphrase = hub_passphrase
+            .filter(|p| !p.is_empty())
+            .map(SecretString::new);
         self.touch();
         let mut guard = self.session.lock().await;
         if guard.is_some() && self.shared().unlocked {
@@ -518,8 +526,15 @@ impl AppCore {
             Ok(s) => s,
             Err(ClientError::LeaseExpired { .. }) => {
                 tracing::info!("the offline lease ran out; checking in with the hub");
-                match Session::check_in(&self.config.dir, &pass, None, now, &self.config.http).await
-                {
+                let checked_in = Session::check_in(
+                    &self.config.dir,
+                    &pass,
+                    hub_passphrase.as_ref(),
+                    now,
+                    &self.config.http,
+                )
+                .await;
+                match checked_in {
                     Ok(s) => s,
                     Err(e) => return Err(self.fail(&mut guard, e)),
                 }

@@ -49,8 +49,14 @@ async fn enrol(core: Core<'_>, request: EnrolRequest) -> Answer<AppStatus> {
 }
 
 #[tauri::command]
-async fn unlock(core: Core<'_>, passphrase: String) -> Answer<AppStatus> {
-    core.unlock(passphrase).await.map_err(AppError::from)
+async fn unlock(
+    core: Core<'_>,
+    passphrase: String,
+    hub_passphrase: Option<String>,
+) -> Answer<AppStatus> {
+    core.unlock(passphrase, hub_passphrase)
+        .await
+        .map_err(AppError::from)
 }
 
 #[tauri::command]

@@ -36,6 +36,17 @@ struct TestHub {
 
 impl TestHub {
     async fn start(patients: usize) -> TestHub {
+        TestHub::start_with(
+            patients,
+            AuthConfig {
+                pbkdf2_iterations: 1000,
+                ..AuthConfig::default()
+            },
+        )
+        .await
+    }
+
+    async fn start_with(patients: usize, config: AuthConfig) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}", dir.path().join("hub.sqlite").display());
         let store = Arc::new(Store::connect(&db).await.unwrap());
@@ -47,10 +58,6 @@ impl TestHub {
             .await
             .unwrap();
         assert!(summary.rejected.is_empty());
-        let config = AuthConfig {
-            pbkdf2_iterations: 1000,
-            ..AuthConfig::default()
-        };
         let auth = Auth {
             store: &store,
             config: &config,
@@ -506,12 +513,15 @@ async fn a_nurses_day_through_the_desktop_core() {
     assert_eq!(status.user.as_ref().unwrap().username, NURSE);
     assert_eq!(code(core.caseload().await), "not-unlocked");
     for left in [4, 3] {
-        let wrong = core.unlock("not my passphrase".into()).await.unwrap_err();
+        let wrong = core
+            .unlock("not my passphrase".into(), None)
+            .await
+            .unwrap_err();
         assert_eq!(wrong.code(), "wrong-passphrase");
         assert!(!wrong.to_string().contains("not my passphrase"));
         assert_eq!(core.app_status().attempts_left, Some(left));
     }
-    let status = core.unlock(REPLICA_PASS.into()).await.unwrap();
+    let status = core.unlock(REPLICA_PASS.into(), None).await.unwrap();
     assert_eq!(status.phase, Phase::Unlocked);
     synced(&core).await;
     core.lock_now().await;
@@ -527,7 +537,7 @@ async fn a_nurses_day_through_the_desktop_core() {
         ..config(&dir, &proxy.url())
     });
     let _background = idle.spawn_background();
-    idle.unlock(REPLICA_PASS.into()).await.unwrap();
+    idle.unlock(REPLICA_PASS.into(), None).await.unwrap();
     synced(&idle).await;
     idle.touch();
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -554,7 +564,7 @@ async fn a_nurses_day_through_the_desktop_core() {
     .revoke_device(&device_id, chrono::Utc::now().timestamp_micros())
     .await
     .unwrap();
-    let unlocked = core.unlock(REPLICA_PASS.into()).await;
+    let unlocked = core.unlock(REPLICA_PASS.into(), None).await;
     // The replica opens (its lease is valid); the sync that follows is told to wipe.
     assert!(unlocked.is_ok(), "{unlocked:?}");
     synced(&core).await;
@@ -576,16 +586,16 @@ async fn a_nurses_day_through_the_desktop_core() {
     second.lock_now().await;
     for _ in 0..4 {
         assert_eq!(
-            code(second.unlock("wrong".into()).await),
+            code(second.unlock("wrong".into(), None).await),
             "wrong-passphrase"
         );
     }
-    assert_eq!(code(second.unlock("wrong".into()).await), "locked");
+    assert_eq!(code(second.unlock("wrong".into(), None).await), "locked");
     let status = second.app_status();
     assert_eq!(status.phase, Phase::LockedOut);
     assert_eq!(status.attempts_left, Some(0));
     assert_eq!(
-        code(second.unlock(REPLICA_PASS.into()).await),
+        code(second.unlock(REPLICA_PASS.into(), None).await),
         "locked",
         "not even the right passphrase"
     );
@@ -602,4 +612,51 @@ impl TestHub {
             .unwrap();
         serde_json::from_str(stored.content.as_deref().unwrap()).unwrap()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_long_absence_unlocking_signs_in_again() {
+    // Sign-ins that last a second, so the device's stored one has run out by the unlock.
+    let hub = TestHub::start_with(
+        20,
+        AuthConfig {
+            pbkdf2_iterations: 1000,
+            refresh_ttl_secs: 1,
+            ..AuthConfig::default()
+        },
+    )
+    .await;
+    let url = format!("http://{}", hub.addr);
+    let root = tempfile::tempdir().unwrap();
+    let core = AppCore::new(config(&root.path().join("laptop"), &url));
+    core.enrol(enrolment(&url, REPLICA_PASS)).await.unwrap();
+    synced(&core).await;
+    core.lock_now().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Weeks away: the offline lease in the key file ended yesterday.
+    let key_file = careshare_client::ReplicaFiles::new(root.path().join("laptop")).key_file();
+    let mut key: Value = serde_json::from_slice(&std::fs::read(&key_file).unwrap()).unwrap();
+    key["lease_expires_at"] = json!((chrono::Utc::now() - chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    std::fs::write(&key_file, serde_json::to_vec(&key).unwrap()).unwrap();
+
+    let refused = core.unlock(REPLICA_PASS.into(), None).await;
+    assert_eq!(code(refused), "sign-in-required");
+    assert_eq!(core.app_status().phase, Phase::Locked);
+    assert_eq!(
+        core.app_status().attempts_left,
+        Some(5),
+        "the right passphrase is not counted as wrong"
+    );
+    let wrong = core
+        .unlock(REPLICA_PASS.into(), Some("not the hub passphrase".into()))
+        .await;
+    assert_eq!(code(wrong), "sign-in-required");
+    let status = core
+        .unlock(REPLICA_PASS.into(), Some(HUB_PASS.into()))
+        .await
+        .unwrap();
+    assert_eq!(status.phase, Phase::Unlocked);
+    synced(&core).await;
+    assert!(!core.caseload().await.unwrap().patients.is_empty());
 }

@@ -63,8 +63,11 @@ pub fn enrol(dispatch: Dispatch, request: EnrolRequest) {
 }
 
 /// Unlocks the replica.
-pub fn unlock(dispatch: Dispatch, passphrase: String) {
-    let args = UnlockArgs { passphrase };
+pub fn unlock(dispatch: Dispatch, passphrase: String, hub_passphrase: Option<String>) {
+    let args = UnlockArgs {
+        passphrase,
+        hub_passphrase,
+    };
     status_op(dispatch, Op::Unlock, async move {
         call(cmd::UNLOCK, &args).await
     });

@@ -208,7 +208,7 @@ fn App() -> Html {
         Phase::Locked => html! {
             <Unlock user={status.user.clone()} attempts_left={status.attempts_left}
                 busy={state.is_busy(Op::Unlock)} error={state.error(Op::Unlock)}
-                on_unlock={{ let d = dispatch.clone(); Callback::from(move |p| effects::unlock(d.clone(), p)) }} />
+                on_unlock={{ let d = dispatch.clone(); Callback::from(move |(p, h)| effects::unlock(d.clone(), p, h)) }} />
         },
         Phase::LockedOut => html! { <LockedOut /> },
         Phase::Wiped => html! { <Wiped /> },

@@ -228,6 +228,10 @@ impl std::fmt::Debug for EnrolRequest {
 pub struct UnlockArgs {
     /// The replica passphrase.
     pub passphrase: String,
+    /// The hub passphrase, when the unlock answered `sign-in-required`: the
+    /// offline lease ran out and so did the device's stored sign-in, so the
+    /// check-in that renews the lease needs the user to sign in again.
+    pub hub_passphrase: Option<String>,
 }
 
 impl std::fmt::Debug for UnlockArgs {

@@ -12,7 +12,8 @@ pub struct UnlockProps {
     pub attempts_left: Option<u32>,
     pub busy: bool,
     pub error: Option<AppError>,
-    pub on_unlock: Callback<String>,
+    /// The replica passphrase, and the hub passphrase when the hub asked for a sign-in.
+    pub on_unlock: Callback<(String, Option<String>)>,
 }
 
 /// The error line: for a wrong passphrase, how many attempts are left (as
@@ -30,6 +31,12 @@ fn error_text(error: &AppError, attempts_left: Option<u32>) -> String {
 #[component]
 pub fn Unlock(props: &UnlockProps) -> Html {
     let passphrase = use_state(String::new);
+    let hub_passphrase = use_state(String::new);
+    // The lease and the device's sign-in both ran out: the check-in needs a sign-in.
+    let needs_sign_in = props
+        .error
+        .as_ref()
+        .is_some_and(|e| e.code == "sign-in-required");
     let input = use_node_ref();
     {
         // Focus the passphrase field on arrival, and again after an error.
@@ -44,8 +51,13 @@ pub fn Unlock(props: &UnlockProps) -> Html {
         let passphrase = passphrase.clone();
         on_text(move |text| passphrase.set(text))
     };
+    let hub_handlers = {
+        let hub_passphrase = hub_passphrase.clone();
+        on_text(move |text| hub_passphrase.set(text))
+    };
     let onsubmit = {
         let passphrase = passphrase.clone();
+        let hub_passphrase = hub_passphrase.clone();
         let on_unlock = props.on_unlock.clone();
         let busy = props.busy;
         Callback::from(move |e: SubmitEvent| {
@@ -53,9 +65,12 @@ pub fn Unlock(props: &UnlockProps) -> Html {
             if busy || passphrase.is_empty() {
                 return;
             }
-            on_unlock.emit((*passphrase).clone());
-            // The passphrase crosses once; the field forgets it at once.
+            let hub =
+                (needs_sign_in && !hub_passphrase.is_empty()).then(|| (*hub_passphrase).clone());
+            on_unlock.emit(((*passphrase).clone(), hub));
+            // The passphrases cross once; the fields forget them at once.
             passphrase.set(String::new());
+            hub_passphrase.set(String::new());
         })
     };
     html! {
@@ -75,6 +90,16 @@ pub fn Unlock(props: &UnlockProps) -> Html {
                             aria-describedby={props.error.is_some().then_some("unlock-error")}
                             value={(*passphrase).clone()} {oninput} {onchange} />
                     </div>
+                    if needs_sign_in {
+                        <div class="field">
+                            <label for="unlock-hub-passphrase">
+                                { "Your hub passphrase (this device has been offline too long: sign in to renew it)" }
+                            </label>
+                            <input id="unlock-hub-passphrase" type="password" autocomplete="off"
+                                value={(*hub_passphrase).clone()}
+                                oninput={hub_handlers.oninput} onchange={hub_handlers.onchange} />
+                        </div>
+                    }
                     if let Some(error) = &props.error {
                         <p id="unlock-error" class="error-message" role="alert">
                             { error_text(error, props.attempts_left) }
