@@ -900,9 +900,10 @@ impl AppCore {
                     }
                 }
                 let own = session.own_organisation().unwrap_or_default();
-                Ok((patient.is_some(), tasks, own))
+                let name = session.own_display_name().unwrap_or_default();
+                Ok((patient.is_some(), tasks, own, name))
             })();
-            let (known, tasks, own) = match prepared {
+            let (known, tasks, own, name) = match prepared {
                 Ok(p) => p,
                 Err(e) => return Err(self.fail(&mut guard, e)),
             };
@@ -918,7 +919,9 @@ impl AppCore {
                 &tasks,
                 &VisitContext {
                     performer: device.practitioner_role.as_deref(),
-                    performer_name: &device.username,
+                    // Signed as the directory names them; their user name until a
+                    // directory refresh has brought it.
+                    performer_name: name.as_deref().unwrap_or(&device.username),
                     organisation: organisation.as_deref(),
                     now,
                 },

@@ -779,6 +779,7 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
             .await
             .unwrap();
         if text.contains(&today) && nurse_visit.is_none() {
+            assert!(text.contains("Amy Khan"), "signed by the nurse: {text}");
             nurse_visit = Some(source);
         } else if text.to_lowercase().contains("discharge") && discharge.is_none() {
             discharge = Some(source);

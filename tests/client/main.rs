@@ -406,6 +406,7 @@ async fn break_glass_brings_a_patient_and_the_directory_names_organisations() {
     assert!(s.refresh_directory(now).await.unwrap() > 1);
     let names = s.organisation_names().unwrap();
     let own = s.own_organisation().unwrap().expect("her organisation");
+    assert_eq!(s.own_display_name().unwrap().as_deref(), Some("Amy Khan"));
     assert!(
         names[&own].to_lowercase().contains("nurs") || names[&own].contains("Community"),
         "{names:?} / {own}"

@@ -111,6 +111,26 @@ impl Session {
     /// The id of the user's organisation, from their PractitionerRole in the
     /// directory (`None` until a directory refresh has brought it).
     pub fn own_organisation(&self) -> Result<Option<String>> {
+        Ok(self.own_role()?.and_then(|r| {
+            r.pointer("/organization/reference")?
+                .as_str()?
+                .strip_prefix("Organization/")
+                .map(str::to_owned)
+        }))
+    }
+
+    /// The user's name as their PractitionerRole shows it (e.g. "Amy Khan"),
+    /// for signing what they write; `None` until a directory refresh.
+    pub fn own_display_name(&self) -> Result<Option<String>> {
+        Ok(self.own_role()?.and_then(|r| {
+            r.pointer("/practitioner/display")?
+                .as_str()
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+        }))
+    }
+
+    fn own_role(&self) -> Result<Option<Value>> {
         let Some(role) = &self.device.practitioner_role else {
             return Ok(None);
         };
@@ -119,13 +139,7 @@ impl Session {
             .replica()?
             .directory("PractitionerRole")?
             .into_iter()
-            .find(|r| r.get("id").and_then(Value::as_str) == Some(id))
-            .and_then(|r| {
-                r.pointer("/organization/reference")?
-                    .as_str()?
-                    .strip_prefix("Organization/")
-                    .map(str::to_owned)
-            }))
+            .find(|r| r.get("id").and_then(Value::as_str) == Some(id)))
     }
 }
 
