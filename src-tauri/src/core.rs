@@ -250,24 +250,10 @@ pub fn passphrase_strength(passphrase: &str) -> PassphraseStrength {
 }
 
 /// An NHS number as typed (spaces allowed) → its ten digits, if it is a
-/// valid one (modulus 11 check digit).
+/// valid one (modulus 11 check digit, as `careshare_demo::nhs` defines it).
 pub fn nhs_number_digits(typed: &str) -> Option<String> {
     let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = digits.as_bytes();
-    if bytes.len() != 10 || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let sum: u32 = bytes[..9]
-        .iter()
-        .zip((2..=10u32).rev())
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    let check = match 11 - (sum % 11) {
-        11 => 0,
-        10 => return None,
-        c => c,
-    };
-    (u32::from(bytes[9] - b'0') == check).then_some(digits)
+    careshare_demo::nhs_number_is_valid(&digits).then_some(digits)
 }
 
 fn held(records: Vec<careshare_client::HeldResource>) -> Vec<Held> {

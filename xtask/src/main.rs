@@ -224,7 +224,14 @@ fn build_ui(release: bool) -> Result<()> {
     if release {
         c.arg("--release");
     }
-    // trunk finds wasm-bindgen on PATH; put cargo's bin folder first.
+    // trunk finds wasm-bindgen on PATH.
+    with_tools_on_path(&mut c)?;
+    run(&mut c)
+}
+
+/// Puts the folder of the cargo-installed tools first on `c`'s PATH, for programs that
+/// look them up there (trunk runs wasm-bindgen; Tauri's bundler runs trunk).
+fn with_tools_on_path(c: &mut Command) -> Result<()> {
     let bin = tool("wasm-bindgen");
     if let Some(dir) = bin.parent().filter(|d| !d.as_os_str().is_empty()) {
         let path = std::env::var_os("PATH").unwrap_or_default();
@@ -235,7 +242,7 @@ fn build_ui(release: bool) -> Result<()> {
             std::env::join_paths(dirs).map_err(|e| e.to_string())?,
         );
     }
-    run(&mut c)
+    Ok(())
 }
 
 /// PostgreSQL on 127.0.0.1:5432 with trust auth for local tests, a `root` role and a `test`
@@ -539,17 +546,7 @@ fn dist() -> Result<()> {
     // build of the app with the bundled UI.
     let mut c = Command::new(root().join("node_modules").join(".bin").join("tauri"));
     c.args(["build", "--bundles", "deb"]).current_dir(root());
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = tool("trunk")
-        .parent()
-        .map(Path::to_path_buf)
-        .into_iter()
-        .collect();
-    dirs.extend(std::env::split_paths(&path));
-    c.env(
-        "PATH",
-        std::env::join_paths(dirs).map_err(|e| e.to_string())?,
-    );
+    with_tools_on_path(&mut c)?;
     run(&mut c)?;
     run(cargo().args([
         "build",
