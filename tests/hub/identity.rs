@@ -375,3 +375,143 @@ async fn audit_tampering_is_detected_on_sqlite() {
 async fn audit_tampering_is_detected_on_postgres() {
     audit_tampering(Backend::Postgres).await;
 }
+
+async fn put_recovery_key(hub: &Hub, device: &str, token: &str, key: &str) -> (StatusCode, Value) {
+    let base = hub.base.trim_end_matches("/fhir");
+    let r = hub
+        .client
+        .put(format!("{base}/auth/devices/{device}/recovery-key"))
+        .bearer_auth(token)
+        .json(&json!({"recovery_key": key}))
+        .send()
+        .await
+        .unwrap();
+    if r.status() == StatusCode::NO_CONTENT {
+        return (r.status(), Value::Null);
+    }
+    json_of(r).await
+}
+
+async fn recover(
+    hub: &Hub,
+    device: &str,
+    pass: &str,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    post_json(
+        hub,
+        &format!("/auth/devices/{device}/recover"),
+        None,
+        &json!({"passphrase": pass}),
+    )
+    .await
+}
+
+/// A locked device is re-authorised: the hub gives the device's recovery key back to the
+/// device's own user, signed in again, and to no one else.
+async fn device_recovery(backend: Backend) {
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("hub.log");
+    let db = TestDb::new(backend).await;
+    let hub = Hub::start_with(
+        db,
+        &[("CARESHARE_LOG", "debug")],
+        Some(std::fs::File::create(&log_path).unwrap()),
+    );
+    account(&hub, "nurse.test", "district-nurse").await;
+    account(&hub, "other.test", "gp").await;
+    account(&hub, "admin.test", "region-admin").await;
+    let (_, t) = sign_in(&hub, "nurse.test", PASS).await;
+    let nurse = t["access_token"].as_str().unwrap().to_string();
+    let (device, device_token, _key) = enrol_device(&hub, &nurse).await;
+    let key = B64.encode([7u8; 32]);
+
+    // Before a key is stored there is nothing to give back.
+    let (s, oo, _) = recover(&hub, &device, PASS).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{oo}");
+    assert!(diagnostics(&oo).contains("enrol it again"), "{oo}");
+
+    // Only a token bound to the device stores its key, and only a 32-byte key.
+    let (s, _) = put_recovery_key(&hub, &device, &nurse, &key).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a user token is not the device");
+    let (s, oo) = put_recovery_key(&hub, &device, &device_token, "c2hvcnQ").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{oo}");
+    let (s, oo) = put_recovery_key(&hub, &device, &device_token, &key).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{oo}");
+
+    // The device's user, with the right passphrase, gets the key and a fresh sign-in.
+    let (s, b, headers) = recover(&hub, &device, PASS).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["recovery_key"], key.as_str());
+    assert_eq!(headers["cache-control"], "no-store");
+    let fresh = b["access_token"].as_str().unwrap();
+    assert_eq!(whoami(&hub, fresh).await.1["username"], "nurse.test");
+
+    // A wrong passphrase gets nothing, counts towards the account's lock, and an unknown
+    // device answers like a wrong passphrase.
+    let (s, oo, _) = recover(&hub, &device, "not the passphrase").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{oo}");
+    assert!(oo.get("recovery_key").is_none());
+    let (s2, oo2, _) = recover(&hub, "dev-unknown", "not the passphrase").await;
+    assert_eq!((s2, diagnostics(&oo2)), (s, diagnostics(&oo)));
+    for _ in 0..4 {
+        recover(&hub, &device, "still not the passphrase").await;
+    }
+    let (s, oo, _) = recover(&hub, &device, PASS).await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked like a sign-in: {oo}"
+    );
+
+    // A revoked device is told to wipe, and its key is gone from the hub.
+    let (_, t) = sign_in(&hub, "admin.test", PASS).await;
+    let admin = t["access_token"].as_str().unwrap().to_string();
+    let (s, _, _) = post_json(
+        &hub,
+        &format!("/admin/devices/{device}/revoke"),
+        Some(&admin),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, headers) = recover(&hub, &device, PASS).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(headers["careshare-instruction"], "wipe");
+    let (ok, out, err) = run_cli_env(&hub.db, &["audit", "verify"], &[]);
+    assert!(ok, "{out}{err}");
+
+    // Neither the key nor a passphrase reached the log; each step was audited.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for secret in [key.as_str(), PASS, "not the passphrase", fresh] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+    let (_, list, _) = run_cli_env(
+        &hub.db,
+        &["audit", "list", "--user", "nurse.test", "--limit", "200"],
+        &[],
+    );
+    let events: Vec<Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |code: &str, outcome: &str| {
+        events
+            .iter()
+            .filter(|e| e["subtype"][0]["code"] == code && e["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(of("device-recovery-key", "0"), 1, "the key stored");
+    assert_eq!(of("device-recovery", "0"), 1, "the key given back once");
+    assert!(of("device-recovery", "4") >= 5, "refusals audited");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_recovery_on_sqlite() {
+    device_recovery(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_recovery_on_postgres() {
+    device_recovery(Backend::Postgres).await;
+}

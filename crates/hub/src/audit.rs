@@ -26,6 +26,10 @@ pub enum Action {
     SignIn,
     DeviceRegistration,
     DeviceProof,
+    /// A device's recovery key stored or replaced.
+    DeviceRecoveryKey,
+    /// A device's recovery key given back to its user to re-authorise a locked replica.
+    DeviceRecovery,
     Revocation,
     BreakGlass,
     /// Records sent to a device's replica.
@@ -50,6 +54,8 @@ impl Action {
             Action::SignIn => ("E", "sign-in", CS),
             Action::DeviceRegistration => ("C", "device-registration", CS),
             Action::DeviceProof => ("E", "device-proof", CS),
+            Action::DeviceRecoveryKey => ("U", "device-recovery-key", CS),
+            Action::DeviceRecovery => ("E", "device-recovery", CS),
             Action::Revocation => ("U", "revocation", CS),
             Action::BreakGlass => ("E", "break-glass", CS),
             Action::SyncPull => ("R", "sync-pull", CS),

@@ -7,6 +7,10 @@
 //!   short-lived; refresh tokens rotate on use.
 //! - A desktop device registers an Ed25519 public key, then proves it holds the private
 //!   key by signing a one-time hub challenge; the token it gets is bound to user and device.
+//! - A device stores a recovery key here (with a token bound to it). The hub gives it back
+//!   only to the device's own user, signed in again with their passphrase (the same
+//!   failure count and lock as a sign-in), so that a replica locked after too many wrong
+//!   passphrases can be re-authorised. Revoking the device deletes its recovery key.
 //! - Revoking a user or a device takes effect at the next request: every token check reads
 //!   the account and device. A revoked device is told to wipe its replica.
 //!
@@ -99,6 +103,10 @@ pub enum AuthError {
     BadProof,
     #[error("the public key is not a 32-byte Ed25519 key in base64url")]
     BadPublicKey,
+    #[error("the recovery key is not 32 bytes in base64url")]
+    BadRecoveryKey,
+    #[error("the hub holds no recovery key for this device: enrol it again")]
+    NoRecoveryKey,
     #[error("only a region administrator may do this")]
     NotAdministrator,
     #[error("passphrases need at least 12 characters")]
@@ -506,6 +514,79 @@ impl Auth<'_> {
             .map_err(|_| AuthError::BadProof)
     }
 
+    /// Stores the recovery key of the caller's device, replacing any earlier one. The
+    /// caller's token must be bound to that device (it proved it holds the device key).
+    pub async fn set_recovery_key(
+        &self,
+        caller: &Caller,
+        device_id: &str,
+        recovery_key: &Secret,
+    ) -> Result<(), AuthError> {
+        if caller.device_id.as_deref() != Some(device_id) {
+            return Err(AuthError::UnknownDevice);
+        }
+        self.device_of(caller, device_id).await?;
+        let key = B64
+            .decode(recovery_key.expose().trim())
+            .map_err(|_| AuthError::BadRecoveryKey)?;
+        if key.len() != 32 {
+            return Err(AuthError::BadRecoveryKey);
+        }
+        sqlx::query(
+            "UPDATE device SET recovery_key = $1 WHERE device_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(B64.encode(&key))
+        .bind(device_id)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The user a device is registered to, if it exists.
+    pub async fn device_owner(&self, device_id: &str) -> Result<Option<String>, AuthError> {
+        Ok(
+            sqlx::query("SELECT username FROM device WHERE device_id = $1")
+                .bind(device_id)
+                .fetch_optional(self.store.pool())
+                .await?
+                .map(|r| r.try_get("username"))
+                .transpose()?,
+        )
+    }
+
+    /// Gives a device's recovery key back to the device's user, who signs in again with
+    /// their passphrase (counted like any sign-in). Returns the user, a (not device-bound)
+    /// token pair for proving the device again, and the key.
+    pub async fn recover_device(
+        &self,
+        device_id: &str,
+        passphrase: &Secret,
+        now: i64,
+    ) -> Result<(String, Tokens, Secret), AuthError> {
+        let row = sqlx::query(
+            "SELECT username, revoked_at, recovery_key FROM device WHERE device_id = $1",
+        )
+        .bind(device_id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else {
+            // As for an unknown user: the same effort, the same answer.
+            let _ = verify_passphrase(
+                passphrase,
+                &hash_passphrase(&Secret::new("x"), self.config.pbkdf2_iterations),
+            );
+            return Err(AuthError::InvalidCredentials);
+        };
+        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+            return Err(AuthError::DeviceRevoked);
+        }
+        let username: String = row.try_get("username")?;
+        let key: Option<String> = row.try_get("recovery_key")?;
+        let tokens = self.sign_in(&username, passphrase, now).await?;
+        let key = key.ok_or(AuthError::NoRecoveryKey)?;
+        Ok((username, tokens, Secret(key)))
+    }
+
     /// Revokes a user: their tokens stop working at once and they cannot sign in.
     pub async fn revoke_user(&self, username: &str, now: i64) -> Result<bool, AuthError> {
         let n = sqlx::query(
@@ -526,7 +607,8 @@ impl Auth<'_> {
     /// Revokes a device: its next contact is answered with a wipe instruction.
     pub async fn revoke_device(&self, device_id: &str, now: i64) -> Result<bool, AuthError> {
         let n = sqlx::query(
-            "UPDATE device SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL",
+            "UPDATE device SET revoked_at = $1, recovery_key = NULL \
+             WHERE device_id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(device_id)

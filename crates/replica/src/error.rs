@@ -27,6 +27,13 @@ pub enum ReplicaError {
         /// When the lease ran out.
         since: DateTime<Utc>,
     },
+    /// The replica was made without a recovery key, so the hub cannot
+    /// re-authorise it; the device must be enrolled again.
+    #[error("this replica cannot be re-authorised by the hub; enrol the device again")]
+    NotRecoverable,
+    /// The recovery key the hub gave does not open this replica.
+    #[error("the hub's recovery key does not open this replica; enrol the device again")]
+    RecoveryKeyRefused,
     /// There is no replica (no key file) in this directory.
     #[error("no replica has been created here")]
     NotCreated,

@@ -14,7 +14,9 @@
 //! * `replica.key.json` — the key file: the data key wrapped with AES-256-GCM
 //!   under a key derived from the user's passphrase (PBKDF2-HMAC-SHA256,
 //!   per-wrap random 16-byte salt), plus the failed-attempts counter, the
-//!   locked flag and the device lease expiry. It holds no secret in clear.
+//!   locked flag and the device lease expiry, and (for an enrolled device) a
+//!   second wrap of the data key under a random recovery key that only the
+//!   hub keeps. It holds no secret in clear.
 //!   Deleting it makes the database unreadable (crypto-erase).
 //!
 //! # Invariants
@@ -25,8 +27,10 @@
 //! * A wrong passphrase is detected by AEAD failure and increments the
 //!   persisted failed-attempts counter; after [`MAX_FAILED_ATTEMPTS`] wrong
 //!   attempts in a row the replica is locked (persisted) and refuses every
-//!   passphrase until [`Replica::reauthorise`]. A right passphrase resets the
-//!   counter.
+//!   passphrase until the hub re-authorises the device: it gives the
+//!   recovery key back to the device's user, signed in again, and
+//!   [`Replica::recover`] sets a new passphrase and replaces the recovery
+//!   key. A right passphrase resets the counter.
 //! * [`Replica::open`] refuses once `now` is past the lease;
 //!   [`Replica::open_for_checkin`] verifies the passphrase without opening the
 //!   record so the sync layer can renew the lease after a check-in.
@@ -51,10 +55,10 @@ mod sync_store;
 pub use error::{ReplicaError, Result};
 pub use replica::{
     wipe, CheckinSession, Conflict, ConflictContext, EditState, KeyParams, KeyStatus, NewConflict,
-    OutboxEdit, PatientRemoval, PendingEdit, Replica, ReplicaFiles, StoredResource, AUDIT_GENESIS,
-    MAX_FAILED_ATTEMPTS,
+    OutboxEdit, PatientRemoval, PendingEdit, RecoveryBinding, Replica, ReplicaFiles,
+    StoredResource, AUDIT_GENESIS, MAX_FAILED_ATTEMPTS,
 };
-pub use secret::{Passphrase, SecretBytes, SecretString};
+pub use secret::{Passphrase, RecoveryKey, SecretBytes, SecretString};
 pub use sync_store::{
     AuditEntry, CaseloadEntry, DeviceState, PageApplied, PatientFreshness, PullPageWrite,
     PulledResource, SyncedUpdate,

@@ -10,8 +10,8 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Tran
 use serde_json::Value;
 
 use crate::error::{ReplicaError, Result};
-use crate::keyfile::{KeyFile, Unwrap};
-use crate::secret::{Passphrase, SecretKey};
+use crate::keyfile::{KeyFile, RecoveryWraps, Unwrap};
+use crate::secret::{Passphrase, RecoveryKey, SecretKey};
 
 /// Wrong passphrases in a row after which the replica locks.
 pub const MAX_FAILED_ATTEMPTS: u32 = 5;
@@ -123,6 +123,36 @@ impl ReplicaFiles {
         Ok(())
     }
 
+    /// Where to ask for re-authorisation: the device and hub the key file's
+    /// recovery wrap is bound to (`None` for a replica made without one).
+    pub fn recovery(&self) -> Result<Option<RecoveryBinding>> {
+        let kf = KeyFile::load(&self.key_file())?;
+        Ok(kf.recovery.map(|r| RecoveryBinding {
+            device_id: r.device_id,
+            hub_url: r.hub_url,
+        }))
+    }
+
+    /// Whether a new recovery key waits for the hub's confirmation.
+    pub fn recovery_key_pending(&self) -> Result<bool> {
+        let kf = KeyFile::load(&self.key_file())?;
+        Ok(kf.recovery.is_some_and(|r| r.pending.is_some()))
+    }
+
+    /// The hub has stored the pending recovery key: from now on it is the
+    /// one a recovery expects first. Does nothing when none is pending.
+    pub fn confirm_recovery_key(&self) -> Result<()> {
+        let mut kf = KeyFile::load(&self.key_file())?;
+        let Some(recovery) = kf.recovery.as_mut() else {
+            return Ok(());
+        };
+        let Some(pending) = recovery.pending.take() else {
+            return Ok(());
+        };
+        recovery.current = pending;
+        self.save_key_file(&kf)
+    }
+
     fn save_key_file(&self, kf: &KeyFile) -> Result<()> {
         kf.store(&self.key_file(), &self.key_tmp())
     }
@@ -131,6 +161,16 @@ impl ReplicaFiles {
 /// Deletes the replica in `dir`; see [`ReplicaFiles::wipe`].
 pub fn wipe(dir: impl Into<PathBuf>) -> Result<()> {
     ReplicaFiles::new(dir).wipe()
+}
+
+/// The device and hub a replica's recovery key belongs to. Not secret: it
+/// says where the device's user signs in to re-authorise it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryBinding {
+    /// The device's id at the hub.
+    pub device_id: String,
+    /// The hub's base URL.
+    pub hub_url: String,
 }
 
 /// Key-derivation parameters for a new wrap.
@@ -668,6 +708,44 @@ impl Replica {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Replica> {
+        Replica::create_inner(files, passphrase, params, None, lease_until, now)
+    }
+
+    /// [`Replica::create`] with a second wrap of the data key under
+    /// `recovery_key`, which the hub keeps for `binding`'s device, so that
+    /// the hub can re-authorise the replica ([`Replica::recover`]).
+    pub fn create_recoverable(
+        files: ReplicaFiles,
+        passphrase: &Passphrase,
+        params: KeyParams,
+        binding: &RecoveryBinding,
+        recovery_key: &RecoveryKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Replica> {
+        if binding.device_id.is_empty() || binding.hub_url.is_empty() {
+            return Err(ReplicaError::InvalidInput(
+                "the recovery binding needs a device id and a hub address".into(),
+            ));
+        }
+        Replica::create_inner(
+            files,
+            passphrase,
+            params,
+            Some((binding, recovery_key)),
+            lease_until,
+            now,
+        )
+    }
+
+    fn create_inner(
+        files: ReplicaFiles,
+        passphrase: &Passphrase,
+        params: KeyParams,
+        recovery: Option<(&RecoveryBinding, &RecoveryKey)>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Replica> {
         if passphrase.is_empty() {
             return Err(ReplicaError::InvalidInput(
                 "passphrase must not be empty".into(),
@@ -681,7 +759,15 @@ impl Replica {
         if files.all_files().iter().any(|p| p.exists()) {
             return Err(ReplicaError::AlreadyExists);
         }
-        let (kf, key) = KeyFile::generate(passphrase, params.iterations, lease_until)?;
+        let (mut kf, key) = KeyFile::generate(passphrase, params.iterations, lease_until)?;
+        if let Some((binding, recovery_key)) = recovery {
+            kf.recovery = Some(RecoveryWraps::new(
+                &binding.device_id,
+                &binding.hub_url,
+                &key,
+                &recovery_key.0,
+            )?);
+        }
         let conn = open_db(&files, &key, true);
         drop(key);
         let saved = conn.and_then(|conn| files.save_key_file(&kf).map(|()| conn));
@@ -722,14 +808,51 @@ impl Replica {
         Ok(CheckinSession { files, key })
     }
 
-    /// Clears the lock and the failed-attempts counter. The sync layer calls
-    /// this only after the hub has re-authorised the device; it needs no
-    /// passphrase because the user may have forgotten it.
-    pub fn reauthorise(files: &ReplicaFiles) -> Result<()> {
+    /// Re-authorises a replica with the recovery key the hub gave back to
+    /// the device's signed-in user: sets `new_passphrase` (fresh salt, same
+    /// iterations), clears the lock and the failed-attempts counter, and
+    /// seals the data key under a fresh recovery key, returned for the hub
+    /// to keep (pending in the key file until
+    /// [`ReplicaFiles::confirm_recovery_key`]). Works whatever the lock and
+    /// the lease say: the hub has just authenticated the user. The record is
+    /// not opened: the caller renews the lease with the returned session.
+    pub fn recover(
+        files: ReplicaFiles,
+        recovery_key: &RecoveryKey,
+        new_passphrase: &Passphrase,
+    ) -> Result<(CheckinSession, RecoveryKey)> {
+        if new_passphrase.is_empty() {
+            return Err(ReplicaError::InvalidInput(
+                "passphrase must not be empty".into(),
+            ));
+        }
         let mut kf = KeyFile::load(&files.key_file())?;
+        let mut recovery = kf.recovery.take().ok_or(ReplicaError::NotRecoverable)?;
+        let key = match recovery.open(&recovery.current, &recovery_key.0)? {
+            Some(key) => key,
+            None => {
+                // The hub may hold the newer key whose confirmation was lost.
+                let pending = recovery
+                    .pending
+                    .take()
+                    .ok_or(ReplicaError::RecoveryKeyRefused)?;
+                let key = recovery
+                    .open(&pending, &recovery_key.0)?
+                    .ok_or(ReplicaError::RecoveryKeyRefused)?;
+                recovery.current = pending;
+                key
+            }
+        };
+        // The key the hub gave has now crossed the network: replace it.
+        let next = RecoveryKey::generate()?;
+        recovery.pending = Some(recovery.seal(&key, &next.0)?);
+        kf.recovery = Some(recovery);
+        let iterations = kf.iterations()?;
+        kf.wrap(&key, new_passphrase, iterations)?;
         kf.locked = false;
         kf.failed_attempts = 0;
-        files.save_key_file(&kf)
+        files.save_key_file(&kf)?;
+        Ok((CheckinSession { files, key }, next))
     }
 
     /// The files of this replica.

@@ -150,3 +150,55 @@ impl fmt::Debug for SecretBytes {
         f.write_str("SecretBytes(<redacted>)")
     }
 }
+
+/// A device's recovery key: 256 random bits that seal a second copy of the
+/// data key in the key file. The hub keeps it for the device and gives it
+/// back only to the device's user, signed in again, so that a replica
+/// locked after too many wrong passphrases (or whose passphrase is
+/// forgotten) can be re-authorised. Zeroized on drop, never printed; it
+/// crosses to the hub only as base64url text in a [`SecretString`].
+pub struct RecoveryKey(pub(crate) SecretKey);
+
+impl RecoveryKey {
+    /// A fresh random key.
+    pub fn generate() -> crate::Result<Self> {
+        use ring::rand::SecureRandom;
+        let mut key = SecretKey::zeroed();
+        ring::rand::SystemRandom::new()
+            .fill(&mut key.0)
+            .map_err(|_| crate::ReplicaError::Random)?;
+        Ok(Self(key))
+    }
+
+    /// The key as the hub receives it: base64url without padding.
+    pub fn to_base64(&self) -> SecretString {
+        use base64::Engine as _;
+        SecretString::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0 .0))
+    }
+
+    /// Reads a key as the hub gives it back.
+    pub fn from_base64(text: &SecretString) -> crate::Result<Self> {
+        use base64::Engine as _;
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text.expose().trim())
+                .map_err(|_| {
+                    crate::ReplicaError::InvalidInput("the recovery key is not base64url".into())
+                })?,
+        );
+        if bytes.len() != KEY_LEN {
+            return Err(crate::ReplicaError::InvalidInput(
+                "the recovery key is not 32 bytes".into(),
+            ));
+        }
+        let mut key = SecretKey::zeroed();
+        key.0.copy_from_slice(&bytes);
+        Ok(Self(key))
+    }
+}
+
+impl fmt::Debug for RecoveryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecoveryKey(<redacted>)")
+    }
+}

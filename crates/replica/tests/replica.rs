@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use careshare_replica::{
-    wipe, KeyParams, NewConflict, OutboxEdit, Passphrase, Replica, ReplicaError, ReplicaFiles,
-    MAX_FAILED_ATTEMPTS,
+    wipe, KeyParams, NewConflict, OutboxEdit, Passphrase, RecoveryBinding, RecoveryKey, Replica,
+    ReplicaError, ReplicaFiles, SecretString, MAX_FAILED_ATTEMPTS,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -192,12 +192,132 @@ fn wrong_passphrase_counts_down_then_locks_until_reauthorised() {
         Replica::open_for_checkin(reopened.clone(), &pass(PASS), t0()),
         Err(ReplicaError::Locked)
     ));
-    Replica::reauthorise(&reopened).unwrap();
-    let status = reopened.status().unwrap();
+    // Made without a recovery key: only a new enrolment helps.
+    let key = RecoveryKey::generate().unwrap();
+    assert!(matches!(
+        Replica::recover(reopened.clone(), &key, &pass("a new passphrase")),
+        Err(ReplicaError::NotRecoverable)
+    ));
+    assert!(reopened.status().unwrap().locked);
+    done(&dir);
+}
+
+fn binding() -> RecoveryBinding {
+    RecoveryBinding {
+        device_id: "dev-0123".into(),
+        hub_url: "https://hub.example".into(),
+    }
+}
+
+fn create_recoverable(dir: &Path, key: &RecoveryKey) -> Replica {
+    Replica::create_recoverable(
+        ReplicaFiles::new(dir),
+        &pass(PASS),
+        params(),
+        &binding(),
+        key,
+        lease(),
+        t0(),
+    )
+    .unwrap()
+}
+
+fn lock_out(files: &ReplicaFiles) {
+    for _ in 0..MAX_FAILED_ATTEMPTS {
+        let _ = Replica::open(files.clone(), &pass("guess"), t0());
+    }
+    assert!(files.status().unwrap().locked);
+}
+
+#[test]
+fn the_hubs_recovery_key_unlocks_a_locked_replica_with_a_new_passphrase() {
+    let dir = test_dir("recover");
+    let key = RecoveryKey::generate().unwrap();
+    let mut r = create_recoverable(&dir, &key);
+    r.put_resource(&patient("p1", "Ada Lovelace"), "p1", Some("3"), t0())
+        .unwrap();
+    r.lock().unwrap();
+    let files = ReplicaFiles::new(&dir);
+    assert_eq!(files.recovery().unwrap(), Some(binding()));
+    assert!(!files.recovery_key_pending().unwrap());
+    lock_out(&files);
+
+    // A key that is not the hub's opens nothing and changes nothing.
+    let before = std::fs::read(files.key_file()).unwrap();
+    let wrong = RecoveryKey::generate().unwrap();
+    assert!(matches!(
+        Replica::recover(files.clone(), &wrong, &pass("a new passphrase")),
+        Err(ReplicaError::RecoveryKeyRefused)
+    ));
+    assert_eq!(std::fs::read(files.key_file()).unwrap(), before);
+
+    // The right one: a new passphrase, the lock gone, even past the lease.
+    let (checkin, next) = Replica::recover(files.clone(), &key, &pass("a new passphrase")).unwrap();
+    let status = files.status().unwrap();
     assert!(!status.locked);
     assert_eq!(status.failed_attempts, 0);
-    Replica::open(reopened, &pass(PASS), t0()).unwrap();
+    assert!(files.recovery_key_pending().unwrap());
+    let r = checkin
+        .renew_lease(lease() + Duration::days(30), t0())
+        .unwrap();
+    assert!(r.get_resource("Patient", "p1").unwrap().is_some());
+    r.lock().unwrap();
+    assert!(matches!(
+        Replica::open(files.clone(), &pass(PASS), t0()),
+        Err(ReplicaError::WrongPassphrase { .. })
+    ));
+    Replica::open(files.clone(), &pass("a new passphrase"), t0())
+        .unwrap()
+        .lock()
+        .unwrap();
+    assert!(!format!("{next:?}").contains(next.to_base64().expose()));
+
+    // The hub stored the new key but its confirmation was lost: the pending
+    // wrap still answers it. Once confirmed, the old key no longer works.
+    lock_out(&files);
+    let (checkin, newest) =
+        Replica::recover(files.clone(), &next, &pass("third passphrase")).unwrap();
+    drop(checkin);
+    files.confirm_recovery_key().unwrap();
+    assert!(!files.recovery_key_pending().unwrap());
+    lock_out(&files);
+    assert!(matches!(
+        Replica::recover(files.clone(), &key, &pass("x")),
+        Err(ReplicaError::RecoveryKeyRefused)
+    ));
+    assert!(matches!(
+        Replica::recover(files.clone(), &next, &pass("x")),
+        Err(ReplicaError::RecoveryKeyRefused)
+    ));
+    let (checkin, _) =
+        Replica::recover(files.clone(), &newest, &pass("fourth passphrase")).unwrap();
+    drop(checkin);
+    Replica::open(files, &pass("fourth passphrase"), t0())
+        .unwrap()
+        .lock()
+        .unwrap();
+
+    // The key file holds no key in clear: not the data key's recovery key either.
+    let text = std::fs::read_to_string(ReplicaFiles::new(&dir).key_file()).unwrap();
+    for k in [&key, &next, &newest] {
+        assert!(!text.contains(k.to_base64().expose()));
+    }
     done(&dir);
+}
+
+#[test]
+fn recovery_keys_cross_as_base64url_and_refuse_bad_text() {
+    let key = RecoveryKey::generate().unwrap();
+    let text = key.to_base64();
+    assert_eq!(text.expose().len(), 43);
+    let back = RecoveryKey::from_base64(&text).unwrap();
+    assert_eq!(back.to_base64().expose(), text.expose());
+    for bad in ["", "not base64!", "AAAA"] {
+        assert!(matches!(
+            RecoveryKey::from_base64(&SecretString::from(bad)),
+            Err(ReplicaError::InvalidInput(_))
+        ));
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -23,6 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/devices", post(register_device))
         .route("/auth/devices/{id}/challenge", post(challenge))
         .route("/auth/devices/{id}/token", post(device_token))
+        .route("/auth/devices/{id}/recovery-key", put(set_recovery_key))
+        .route("/auth/devices/{id}/recover", post(recover_device))
         .route("/admin/users/{username}/revoke", post(revoke_user))
         .route("/admin/devices/{id}/revoke", post(revoke_device))
 }
@@ -38,14 +40,22 @@ fn auth(state: &AppState) -> Auth<'_> {
     }
 }
 
-fn tokens_json(t: &Tokens) -> Response {
-    let mut r = Json(json!({
+fn tokens_body(t: &Tokens) -> serde_json::Value {
+    json!({
         "token_type": "Bearer",
         "access_token": t.access.expose(),
         "refresh_token": t.refresh.expose(),
         "expires_in": t.expires_in,
-    }))
-    .into_response();
+    })
+}
+
+fn tokens_json(t: &Tokens) -> Response {
+    no_store(tokens_body(t))
+}
+
+/// A JSON answer holding secrets: never cached.
+fn no_store(body: serde_json::Value) -> Response {
+    let mut r = Json(body).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -203,6 +213,56 @@ async fn device_token(
     r.device_id = Some(id);
     let tokens = audited(&state, r, result).await?;
     Ok(tokens_json(&tokens))
+}
+
+#[derive(Deserialize)]
+struct RecoveryKeyBody {
+    recovery_key: String,
+}
+
+/// Stores the recovery key of the caller's device (a token bound to that device).
+async fn set_recovery_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: RecoveryKeyBody = json_body(&body)?;
+    let key = Secret::new(body.recovery_key);
+    let c = caller(&state, &headers).await?;
+    let result = auth(&state).set_recovery_key(&c, &id, &key).await;
+    let mut r = Record::by(Action::DeviceRecoveryKey, &c);
+    r.device_id = Some(id);
+    audited(&state, r, result).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct RecoverDevice {
+    passphrase: String,
+}
+
+/// Re-authorises a locked device: its user signs in again and gets the device's recovery
+/// key back, with a token pair for proving the device.
+async fn recover_device(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: RecoverDevice = json_body(&body)?;
+    let pass = Secret::new(body.passphrase);
+    let result = auth(&state).recover_device(&id, &pass, now()).await;
+    let mut r = Record::new(Action::DeviceRecovery);
+    // Attempts on a device belong in its user's audit trail, refused ones most of all.
+    r.username = auth(&state).device_owner(&id).await?;
+    r.device_id = Some(id);
+    if result.is_ok() {
+        r.description = Some("recovery key given back to the device's user".into());
+    }
+    let (_, tokens, key) = audited(&state, r, result).await?;
+    let mut body = tokens_body(&tokens);
+    body["recovery_key"] = json!(key.expose());
+    Ok(no_store(body))
 }
 
 /// The caller, who must be a region administrator.

@@ -109,7 +109,8 @@ impl From<crate::auth::AuthError> for ApiError {
             A::UnknownDevice | A::NotAdministrator => {
                 ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, msg)
             }
-            A::BadPublicKey | A::WeakPassphrase => {
+            A::NoRecoveryKey => ApiError::new(StatusCode::CONFLICT, IssueType::NotFound, msg),
+            A::BadPublicKey | A::BadRecoveryKey | A::WeakPassphrase => {
                 ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, msg)
             }
             A::Store(e) => internal(&e),
