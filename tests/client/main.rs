@@ -449,3 +449,143 @@ async fn break_glass_brings_a_patient_and_the_directory_names_organisations() {
     );
     s.lock().unwrap();
 }
+
+/// Runs the CLI with extra environment (e.g. another passphrase).
+async fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut c = careshare(dir);
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Five wrong passphrases lock the laptop; `careshare status` says so.
+async fn lock_out(dir: &Path) {
+    for _ in 0..5 {
+        let (code, out) = run_env(
+            dir,
+            &["status"],
+            &[("CARESHARE_PASSPHRASE", "a wrong guess")],
+        )
+        .await;
+        assert_eq!(code, 3, "{out}");
+    }
+    assert!(ReplicaFiles::new(dir).status().unwrap().locked);
+}
+
+/// The nurse's audited re-authorisations: (given back, refused).
+async fn recoveries(hub: &TestHub) -> (usize, usize) {
+    let events = careshare_hub::audit::list(
+        &hub.store,
+        &careshare_hub::audit::Filter {
+            username: Some(NURSE.into()),
+            action: Some(careshare_hub::audit::Action::DeviceRecovery),
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ok = events.iter().filter(|e| e["outcome"] == "0").count();
+    (ok, events.len() - ok)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_laptop_is_reauthorised_by_its_user_signing_in_again() {
+    let hub = TestHub::start(20).await;
+    let root = tempfile::tempdir().unwrap();
+    let dir: PathBuf = root.path().join("laptop");
+    enrol(&hub, &dir).await;
+    let (code, out) = run(&dir, &["sync"]).await;
+    assert_eq!(code, 0, "{out}");
+    let held = contents(&dir);
+    assert!(!held.is_empty());
+
+    lock_out(&dir).await;
+    let (code, out) = run(&dir, &["status"]).await;
+    assert_eq!(code, 3, "the right passphrase no longer opens it: {out}");
+    assert!(out.contains("re-authorised"), "{out}");
+
+    // A wrong hub passphrase changes nothing.
+    let (code, out) = run_env(
+        &dir,
+        &["reauthorise"],
+        &[
+            ("CARESHARE_HUB_PASSPHRASE", "not the hub passphrase"),
+            ("CARESHARE_PASSPHRASE", "a brand new passphrase"),
+        ],
+    )
+    .await;
+    assert_ne!(code, 0, "{out}");
+    assert!(ReplicaFiles::new(&dir).status().unwrap().locked);
+    assert!(!out.contains("not the hub passphrase"), "{out}");
+
+    // The nurse signs in again and chooses a new passphrase: nothing was lost.
+    let new_pass = [("CARESHARE_PASSPHRASE", "a brand new passphrase")];
+    let (code, out) = run_env(&dir, &["reauthorise"], &new_pass).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("re-authorised"), "{out}");
+    let files = ReplicaFiles::new(&dir);
+    assert!(!files.status().unwrap().locked);
+    assert!(
+        !files.recovery_key_pending().unwrap(),
+        "the hub took the new recovery key"
+    );
+    let (code, out) = run(&dir, &["status"]).await;
+    assert_eq!(code, 3, "the old passphrase is gone: {out}");
+    let (code, out) = run_env(&dir, &["sync"], &new_pass).await;
+    assert_eq!(code, 0, "{out}");
+    let reopened = {
+        let r = Replica::open(
+            ReplicaFiles::new(&dir),
+            &Passphrase::from("a brand new passphrase"),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        let n: i64 = r
+            .raw_connection()
+            .query_row("SELECT count(*) FROM resource", [], |row| row.get(0))
+            .unwrap();
+        r.lock().unwrap();
+        n
+    };
+    assert_eq!(reopened, i64::try_from(held.len()).unwrap());
+    assert_eq!(recoveries(&hub).await, (1, 1), "both attempts audited");
+
+    // The replaced recovery key works the next time too.
+    lock_out(&dir).await;
+    let third = [("CARESHARE_PASSPHRASE", "a third passphrase here")];
+    let (code, out) = run_env(&dir, &["reauthorise"], &third).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run_env(&dir, &["status"], &third).await;
+    assert_eq!(code, 0, "{out}");
+
+    // A laptop reported lost is wiped, not re-authorised.
+    lock_out(&dir).await;
+    let device_id = files.recovery().unwrap().unwrap().device_id;
+    let config = AuthConfig::default();
+    Auth {
+        store: &hub.store,
+        config: &config,
+    }
+    .revoke_device(&device_id, chrono::Utc::now().timestamp_micros())
+    .await
+    .unwrap();
+    let (code, out) = run_env(&dir, &["reauthorise"], &third).await;
+    assert_eq!(code, 4, "revoked: {out}");
+    let left: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|e| e.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing left: {left:?}");
+}

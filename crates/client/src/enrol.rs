@@ -1,7 +1,8 @@
 //! Enrolment: a new device for a user, with its own key and encrypted replica.
 //!
 //! Everything at the hub happens first (sign in, register the device's
-//! public key, prove the device, check in for the first lease), so a wrong
+//! public key, prove the device, hand the hub the device's recovery key,
+//! check in for the first lease), so a wrong
 //! hub passphrase leaves nothing behind. Then the replica is created and the
 //! device's identity — hub URL, user, device id, private key, device-bound
 //! refresh token — is stored inside it, nowhere else.
@@ -9,7 +10,8 @@
 use std::path::PathBuf;
 
 use careshare_replica::{
-    DeviceState, KeyParams, Passphrase, Replica, ReplicaError, ReplicaFiles, SecretString,
+    DeviceState, KeyParams, Passphrase, RecoveryBinding, RecoveryKey, Replica, ReplicaError,
+    ReplicaFiles, SecretString,
 };
 use chrono::{DateTime, Utc};
 
@@ -101,11 +103,22 @@ pub async fn enrol(e: Enrolment, now: DateTime<Utc>) -> Result<Session> {
             None
         }
     };
+    // The hub keeps the recovery key, so that it can re-authorise the
+    // replica if it locks (`reauthorise`).
+    let recovery_key = RecoveryKey::generate()?;
+    hub.set_recovery_key(&pair.access, &device_id, &recovery_key.to_base64())
+        .await?;
     let lease = hub.checkin(&pair.access).await?;
-    let mut replica = Replica::create(
+    let binding = RecoveryBinding {
+        device_id: device_id.clone(),
+        hub_url: hub.base_url().to_owned(),
+    };
+    let mut replica = Replica::create_recoverable(
         files.clone(),
         &e.replica_passphrase,
         e.key_params,
+        &binding,
+        &recovery_key,
         lease,
         now,
     )

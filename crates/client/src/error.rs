@@ -36,6 +36,12 @@ pub enum ClientError {
         since: DateTime<Utc>,
     },
     /// The hub revoked this device; the replica and its key have been wiped.
+    /// The hub cannot re-authorise this device (no recovery key, or one that
+    /// does not open the replica): only a new enrolment helps.
+    #[error(
+        "this device cannot be re-authorised by the hub; ask the service desk to enrol it again"
+    )]
+    NotRecoverable,
     #[error("the hub revoked this device: its local record has been wiped")]
     Wiped,
     /// The device's sign-in ran out (refresh token expired, spent or
@@ -92,6 +98,7 @@ impl ClientError {
             ClientError::WrongPassphrase { .. } => "wrong-passphrase",
             ClientError::Locked => "locked",
             ClientError::LeaseExpired { .. } => "lease-expired",
+            ClientError::NotRecoverable => "not-recoverable",
             ClientError::Wiped => "wiped",
             ClientError::SignInRequired { .. } => "sign-in-required",
             ClientError::Unreachable(_) => "unreachable",
@@ -117,6 +124,9 @@ impl From<ReplicaError> for ClientError {
             ReplicaError::Locked => ClientError::Locked,
             ReplicaError::LeaseExpired { since } => ClientError::LeaseExpired { since },
             ReplicaError::InvalidInput(m) => ClientError::InvalidInput(m),
+            ReplicaError::NotRecoverable | ReplicaError::RecoveryKeyRefused => {
+                ClientError::NotRecoverable
+            }
             e => ClientError::Replica(e),
         }
     }

@@ -620,6 +620,57 @@ impl HubClient {
             .map_err(|_| CallError::Decode("lease_until is not an RFC 3339 time".into()))
     }
 
+    /// `PUT /auth/devices/{id}/recovery-key` with a device-bound token: the
+    /// hub keeps the device's recovery key (replacing the one before).
+    pub async fn set_recovery_key(
+        &self,
+        access: &SecretString,
+        device_id: &str,
+        recovery_key: &SecretString,
+    ) -> Result<(), CallError> {
+        let body = json!({"recovery_key": recovery_key.expose()});
+        let result = self
+            .call::<serde::de::IgnoredAny>(
+                Method::PUT,
+                &["auth", "devices", device_id, "recovery-key"],
+                Some(access),
+                Some(&body),
+                Repeat::Idempotent,
+            )
+            .await;
+        zeroize_value(body);
+        result.map(|_| ())
+    }
+
+    /// `POST /auth/devices/{id}/recover`: the device's user signs in again
+    /// and gets the device's recovery key back, with a (not device-bound)
+    /// token pair for proving the device.
+    pub async fn recover_device(
+        &self,
+        device_id: &str,
+        passphrase: &SecretString,
+    ) -> Result<(TokenPair, SecretString), CallError> {
+        #[derive(Deserialize)]
+        struct Recovered {
+            #[serde(flatten)]
+            tokens: TokenBody,
+            recovery_key: String,
+        }
+        let body = json!({"passphrase": passphrase.expose()});
+        let result = self
+            .call::<Recovered>(
+                Method::POST,
+                &["auth", "devices", device_id, "recover"],
+                None,
+                Some(&body),
+                Repeat::ConnectOnly,
+            )
+            .await;
+        zeroize_value(body);
+        let r = result?;
+        Ok((r.tokens.into(), SecretString::new(r.recovery_key)))
+    }
+
     /// `POST /careshare/break-glass` naming the patient by NHS number.
     pub async fn break_glass(
         &self,

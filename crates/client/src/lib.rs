@@ -69,6 +69,7 @@ mod directory;
 mod enrol;
 mod error;
 mod http;
+mod reauthorise;
 mod records;
 mod resolve;
 mod session;
@@ -78,13 +79,14 @@ mod tests;
 
 pub use apply::PushTally;
 pub use careshare_replica::{
-    DeviceState, KeyParams, Passphrase, ReplicaFiles, SecretBytes, SecretString,
+    DeviceState, KeyParams, Passphrase, RecoveryBinding, ReplicaFiles, SecretBytes, SecretString,
 };
 pub use device_key::{AUDIT_SIGN_CONTEXT, PROOF_CONTEXT};
 pub use directory::Grant;
 pub use enrol::{enrol, Enrolment};
 pub use error::{ClientError, Result};
 pub use http::{HttpConfig, RetryPolicy};
+pub use reauthorise::reauthorise;
 pub use records::{HeldResource, PatientRecords};
 pub use resolve::{
     Resolution, Resolved, CONFLICT_RESOLUTION_SYSTEM, DEVICE_ID_SYSTEM, USERNAME_SYSTEM,

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use careshare_client::{
-    enrol, ClientError, Enrolment, HttpConfig, KeyParams, Passphrase, ReplicaFiles, Resolution,
-    SecretString, Session, Status, SyncOptions, SyncProgress, SyncReport,
+    enrol, reauthorise, ClientError, Enrolment, HttpConfig, KeyParams, Passphrase, ReplicaFiles,
+    Resolution, SecretString, Session, Status, SyncOptions, SyncProgress, SyncReport,
 };
 use chrono::Utc;
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -115,6 +115,10 @@ enum Command {
     },
     /// Sign in to the hub again when the device's sign-in has run out.
     Signin,
+    /// Re-authorise a device locked after too many wrong passphrases (or whose
+    /// passphrase is forgotten): sign in to the hub again and set a new replica
+    /// passphrase (CARESHARE_PASSPHRASE or the second line of standard input).
+    Reauthorise,
     /// Confirm the replica is locked at rest (every command locks it on exit).
     Lock,
 }
@@ -431,6 +435,27 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             session.sign_in(&hub_pass, Utc::now()).await?;
             session.lock()?;
             say!(out, "signed in");
+        }
+        Command::Reauthorise => {
+            let hub_pass = secrets.hub()?;
+            let new_pass = secrets.replica()?;
+            let session = reauthorise(
+                &dir,
+                &hub_pass,
+                &new_pass,
+                Utc::now(),
+                &HttpConfig::default(),
+            )
+            .await?;
+            let d = session.device().clone();
+            session.lock()?;
+            say!(
+                out,
+                "re-authorised: device {} ({}) for {}; the replica has its new passphrase",
+                d.device_id,
+                d.device_name,
+                d.username
+            );
         }
         Command::Lock => {
             let status = match ReplicaFiles::new(&dir).status() {

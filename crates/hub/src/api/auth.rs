@@ -232,9 +232,9 @@ async fn set_recovery_key(
     let c = caller(&state, &headers).await?;
     let result = auth(&state).set_recovery_key(&c, &id, &key).await;
     let mut r = Record::by(Action::DeviceRecoveryKey, &c);
-    r.device_id = Some(id);
+    r.device_id = Some(id.clone());
     audited(&state, r, result).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(Json(json!({"device_id": id, "recovery_key": "stored"})).into_response())
 }
 
 #[derive(Deserialize)]
