@@ -38,8 +38,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use careshare_client::{
-    enrol, ClientError, Enrolment, HttpConfig, KeyParams, Passphrase, ReplicaFiles, Resolution,
-    SecretString, Session, SyncOptions, SyncProgress,
+    enrol, reauthorise, ClientError, Enrolment, HttpConfig, KeyParams, Passphrase, ReplicaFiles,
+    Resolution, SecretString, Session, SyncOptions, SyncProgress,
 };
 use careshare_view::api::{
     AppError, AppStatus, BreakGlassRequest, Caseload, ConflictChoice, ConflictItem, EnrolRequest,
@@ -528,6 +528,62 @@ impl AppCore {
             Err(e) => return Err(self.fail(&mut guard, e)),
         };
         drop(pass);
+        self.opened(&session);
+        *guard = Some(session);
+        drop(guard);
+        self.start_sync();
+        Ok(self.app_status())
+    }
+
+    /// Re-authorises a device locked after too many wrong passphrases: the
+    /// user signs in to the hub again with `hub_passphrase`, the replica
+    /// takes the new `passphrase` (which must be strong enough, as at
+    /// enrolment), and the record opens and syncs. A revoked device is wiped
+    /// instead.
+    pub async fn reauthorise(
+        self: &Arc<Self>,
+        hub_passphrase: String,
+        passphrase: String,
+    ) -> CoreResult<AppStatus> {
+        self.touch();
+        let strength = passphrase_strength(&passphrase);
+        if !strength.acceptable {
+            return Err(CoreError::InvalidInput(format!(
+                "passphrase: too weak ({}). {}",
+                strength.label.to_lowercase(),
+                strength.feedback.unwrap_or_default()
+            )));
+        }
+        if hub_passphrase.is_empty() {
+            return Err(CoreError::InvalidInput(
+                "hub_passphrase: give your hub passphrase".into(),
+            ));
+        }
+        let hub_passphrase = SecretString::new(hub_passphrase);
+        let passphrase = Passphrase::new(passphrase);
+        let mut guard = self.session.lock().await;
+        if guard.is_some() && self.shared().unlocked {
+            return Ok(self.app_status());
+        }
+        if let Some(stale) = guard.take() {
+            if let Err(e) = stale.lock() {
+                tracing::warn!("closing the replica: {e}");
+            }
+        }
+        let session = match reauthorise(
+            &self.config.dir,
+            &hub_passphrase,
+            &passphrase,
+            Utc::now(),
+            &self.config.http,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => return Err(self.fail(&mut guard, e)),
+        };
+        drop((hub_passphrase, passphrase));
+        tracing::info!("the hub re-authorised this device");
         self.opened(&session);
         *guard = Some(session);
         drop(guard);

@@ -60,6 +60,17 @@ async fn unlock(
 }
 
 #[tauri::command]
+async fn reauthorise(
+    core: Core<'_>,
+    hub_passphrase: String,
+    passphrase: String,
+) -> Answer<AppStatus> {
+    core.reauthorise(hub_passphrase, passphrase)
+        .await
+        .map_err(AppError::from)
+}
+
+#[tauri::command]
 async fn lock_now(core: Core<'_>) -> Answer<AppStatus> {
     Ok(core.lock_now().await)
 }
@@ -147,6 +158,7 @@ fn main() -> anyhow::Result<()> {
             passphrase_strength,
             enrol,
             unlock,
+            reauthorise,
             lock_now,
             touch,
             sync_now,

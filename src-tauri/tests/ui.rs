@@ -15,7 +15,7 @@
 //! 2. `gp`: a GP on their practice desktop sees the nurse's visit beside the hospital's
 //!    discharge summary, each labelled with its source.
 //! 3. `locking`: the nurse's app locks itself when idle, and five wrong passphrases lock
-//!    the replica out.
+//!    the replica out; she signs in to the hub again and chooses a new passphrase.
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -476,6 +476,18 @@ async fn enrol(app: &mut App, username: &str, device: &str) {
     app.wait_for("#app-header").await;
 }
 
+/// Fills in and sends the lockout screen's form.
+async fn reauthorise(app: &App, hub_pass: &str, new_pass: &str) {
+    app.type_into("#lockout-hub-passphrase", hub_pass).await;
+    app.type_into("#lockout-passphrase", new_pass).await;
+    app.type_into("#lockout-passphrase-confirm", new_pass).await;
+    app.wait_text("#passphrase-strength", "a strong rating", |t| {
+        t.to_lowercase().contains("strong")
+    })
+    .await;
+    app.click("#lockout-submit").await;
+}
+
 fn has_display() -> bool {
     std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
 }
@@ -836,7 +848,32 @@ async fn a_nurse_and_a_gp_use_the_real_app() {
     }
     let lockout = app.text("#lockout-screen").await;
     assert!(lockout.to_lowercase().contains("locked"), "{lockout}");
+    app.assert_labelled("lockout").await;
     app.shot("locked-out").await;
+
+    // She signs in to the hub again and chooses a new passphrase; a wrong hub passphrase
+    // is refused in her terms first.
+    let new_pass = "kettle harbour violet marmalade 7";
+    reauthorise(&app, "not my hub passphrase", new_pass).await;
+    let refused = app
+        .wait_text("#lockout-error", "the hub's refusal", |t| {
+            t.contains("did not accept")
+        })
+        .await;
+    assert!(!refused.contains("not my hub passphrase"), "{refused}");
+    app.shot("reauthorise-refused").await;
+    reauthorise(&app, HUB_PASS, new_pass).await;
+    app.wait_for("#app-header").await;
+    app.shot("reauthorised").await;
+    // Idle again; only the new passphrase opens it now.
+    app.wait_for("#unlock-passphrase").await;
+    app.unlock(REPLICA_PASS).await;
+    app.wait_text("#unlock-error", "the old passphrase refused", |t| {
+        t.contains("not right")
+    })
+    .await;
+    app.unlock(new_pass).await;
+    app.wait_for("#app-header").await;
     app.close().await;
     hub.stop().await;
 }

@@ -2,8 +2,8 @@
 
 use careshare_view::api::{
     self as cmd, AppError, AppStatus, BreakGlassArgs, BreakGlassRequest, Caseload, ConflictChoice,
-    ConflictItem, EnrolArgs, EnrolRequest, GrantView, PatientArgs, PatientSummary, RecordVisitArgs,
-    ResolveArgs, SignInArgs, UnlockArgs, VisitForm, VisitSaved,
+    ConflictItem, EnrolArgs, EnrolRequest, GrantView, PatientArgs, PatientSummary, ReauthoriseArgs,
+    RecordVisitArgs, ResolveArgs, SignInArgs, UnlockArgs, VisitForm, VisitSaved,
 };
 use wasm_bindgen_futures::spawn_local;
 use yew::UseReducerDispatcher;
@@ -70,6 +70,18 @@ pub fn unlock(dispatch: Dispatch, passphrase: String, hub_passphrase: Option<Str
     };
     status_op(dispatch, Op::Unlock, async move {
         call(cmd::UNLOCK, &args).await
+    });
+}
+
+/// Re-authorises a locked-out device: the hub passphrase, then the new
+/// passphrase for this device.
+pub fn reauthorise(dispatch: Dispatch, hub_passphrase: String, passphrase: String) {
+    let args = ReauthoriseArgs {
+        hub_passphrase,
+        passphrase,
+    };
+    status_op(dispatch, Op::Reauthorise, async move {
+        call(cmd::REAUTHORISE, &args).await
     });
 }
 

@@ -210,7 +210,11 @@ fn App() -> Html {
                 busy={state.is_busy(Op::Unlock)} error={state.error(Op::Unlock)}
                 on_unlock={{ let d = dispatch.clone(); Callback::from(move |(p, h)| effects::unlock(d.clone(), p, h)) }} />
         },
-        Phase::LockedOut => html! { <LockedOut /> },
+        Phase::LockedOut => html! {
+            <LockedOut user={status.user.clone()}
+                busy={state.is_busy(Op::Reauthorise)} error={state.error(Op::Reauthorise)}
+                on_reauthorise={{ let d = dispatch.clone(); Callback::from(move |(h, p)| effects::reauthorise(d.clone(), h, p)) }} />
+        },
         Phase::Wiped => html! { <Wiped /> },
         Phase::Unlocked => {
             return html! {

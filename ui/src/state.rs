@@ -41,6 +41,7 @@ impl Route {
 pub enum Op {
     Enrol,
     Unlock,
+    Reauthorise,
     Lock,
     SyncNow,
     SignIn,
@@ -200,8 +201,9 @@ impl Reducible for State {
                 if before != Some(status.phase) {
                     // A new screen: old errors and busy flags no longer apply.
                     next.errors.clear();
-                    next.busy
-                        .retain(|op| matches!(op, Op::Enrol | Op::Unlock | Op::SignIn));
+                    next.busy.retain(|op| {
+                        matches!(op, Op::Enrol | Op::Unlock | Op::Reauthorise | Op::SignIn)
+                    });
                     if status.phase != Phase::Unlocked {
                         // Locked, wiped…: keep no patient data in the page.
                         next.forget_records();

@@ -73,7 +73,6 @@ pub async fn reauthorise(
         }
         Err(e) => return Err(e.into()),
     };
-    drop(signing_key);
     checkin.set_refresh_token(&pair.refresh)?;
     // Retire the key that crossed the network. If the hub's answer is lost,
     // the key file keeps both wraps, so either key still re-authorises.

@@ -16,6 +16,7 @@
 //! | [`TOUCH`] | – | `()` |
 //! | [`SYNC_NOW`] | – | [`AppStatus`] |
 //! | [`SIGN_IN`] | [`SignInArgs`] | [`AppStatus`] |
+//! | [`REAUTHORISE`] | [`ReauthoriseArgs`] | [`AppStatus`] |
 //! | [`CASELOAD`] | – | [`Caseload`] |
 //! | [`PATIENT_SUMMARY`] | [`PatientArgs`] | [`PatientSummary`] |
 //! | [`RECORD_VISIT`] | [`RecordVisitArgs`] | [`VisitSaved`] |
@@ -46,6 +47,10 @@ pub const TOUCH: &str = "touch";
 pub const SYNC_NOW: &str = "sync_now";
 /// Signs in to the hub again when the device's sign-in ran out.
 pub const SIGN_IN: &str = "sign_in";
+/// A device locked after too many wrong passphrases: its user signs in to
+/// the hub again and chooses a new passphrase; then unlocked, and a sync
+/// starts.
+pub const REAUTHORISE: &str = "reauthorise";
 /// The caseload (home screen).
 pub const CASELOAD: &str = "caseload";
 /// One patient's summary (recorded in the local audit chain as a view).
@@ -251,6 +256,22 @@ pub struct SignInArgs {
 impl std::fmt::Debug for SignInArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SignInArgs { .. }")
+    }
+}
+
+/// Arguments of [`REAUTHORISE`].
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReauthoriseArgs {
+    /// The user's hub passphrase.
+    pub hub_passphrase: String,
+    /// The new passphrase for this device's replica.
+    pub passphrase: String,
+}
+
+impl std::fmt::Debug for ReauthoriseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReauthoriseArgs { .. }")
     }
 }
 

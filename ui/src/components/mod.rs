@@ -4,6 +4,7 @@ pub mod banners;
 pub mod entry;
 pub mod header;
 pub mod sign_in;
+pub mod strength;
 pub mod sync_bar;
 pub mod trend_chart;
 

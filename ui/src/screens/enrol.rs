@@ -4,6 +4,7 @@
 use careshare_view::api::{AppError, EnrolRequest, UserInfo};
 use yew::prelude::*;
 
+use crate::components::strength::{new_passphrase_problem, strength_meter};
 use crate::components::{on_text, TextHandlers};
 use crate::hooks::use_passphrase_strength;
 
@@ -56,20 +57,11 @@ pub fn Enrol(props: &EnrolProps) -> Html {
     if passphrase.is_empty() {
         missing.push("a new passphrase for this device");
     }
-    let acceptable = strength.current && strength.value.as_ref().is_some_and(|s| s.acceptable);
     let matching = !confirm.is_empty() && *passphrase == *confirm;
     let hint = if !missing.is_empty() {
         Some(format!("Still needed: {}.", missing.join(", ")))
-    } else if !strength.current {
-        Some("Checking the new passphrase…".to_owned())
-    } else if !acceptable {
-        Some("Choose a stronger passphrase for this device.".to_owned())
-    } else if confirm.is_empty() {
-        Some("Type the new passphrase again to confirm it.".to_owned())
-    } else if !matching {
-        Some("The two new passphrases do not match.".to_owned())
     } else {
-        None
+        new_passphrase_problem(&passphrase, &confirm, &strength)
     };
     let ready = hint.is_none() && !props.busy;
 
@@ -112,39 +104,7 @@ pub fn Enrol(props: &EnrolProps) -> Html {
     ]
     .map(text_input);
 
-    let meter = {
-        let (score, label, feedback) = match &strength.value {
-            Some(s) => (i32::from(s.score), s.label.clone(), s.feedback.clone()),
-            None => (-1, String::new(), None),
-        };
-        let text = if passphrase.is_empty() {
-            "Strength: type a passphrase".to_owned()
-        } else if let Some(e) = &strength.error {
-            format!("Strength: could not be checked ({e})")
-        } else if score < 0 {
-            "Strength: checking…".to_owned()
-        } else {
-            format!("Strength: {label}")
-        };
-        let acceptable_class = match &strength.value {
-            Some(s) if s.acceptable => "strength-ok",
-            Some(_) => "strength-weak",
-            None => "strength-unknown",
-        };
-        html! {
-            <div id="passphrase-strength" class={classes!("strength", acceptable_class)} aria-live="polite">
-                <div class="strength-bar" aria-hidden="true">
-                    { for (0..5).map(|i| html! {
-                        <span class={classes!("strength-step", (i <= score && !passphrase.is_empty()).then_some("on"))}></span>
-                    }) }
-                </div>
-                <span class="strength-label">{ text }</span>
-                if let (Some(f), false) = (feedback, passphrase.is_empty()) {
-                    <span class="strength-feedback">{ f }</span>
-                }
-            </div>
-        }
-    };
+    let meter = strength_meter(passphrase.is_empty(), &strength);
 
     html! {
         <main class="gate" id="enrol-screen">

@@ -4,7 +4,9 @@ use careshare_view::api::{AppError, UserInfo};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use crate::components::strength::{new_passphrase_problem, strength_meter};
 use crate::components::{on_text, TextHandlers};
+use crate::hooks::use_passphrase_strength;
 
 #[derive(Properties, PartialEq)]
 pub struct UnlockProps {
@@ -113,30 +115,131 @@ pub fn Unlock(props: &UnlockProps) -> Html {
                 </form>
                 <p class="small">
                     { "Careshare locks itself after a period without use. After 5 wrong passphrases \
-                       this device is locked until your organisation re-authorises it." }
+                       this device locks until you sign in to the hub again." }
                 </p>
             </div>
         </main>
     }
 }
 
+#[derive(Properties, PartialEq)]
+pub struct LockedOutProps {
+    /// The enrolled user, when the shell knows it.
+    pub user: Option<UserInfo>,
+    pub busy: bool,
+    pub error: Option<AppError>,
+    /// The hub passphrase and the new passphrase for this device.
+    pub on_reauthorise: Callback<(String, String)>,
+}
+
+/// The re-authorisation error line, in the person's terms.
+fn reauthorise_error_text(error: &AppError) -> String {
+    match error.code.as_str() {
+        "sign-in-required" => "The hub did not accept that passphrase. Use the passphrase you \
+                               sign in to the hub with (not the one for this device)."
+            .to_owned(),
+        "unreachable" => {
+            "The hub cannot be reached. Connect to the network and try again.".to_owned()
+        }
+        _ => error.message.clone(),
+    }
+}
+
 /// Too many wrong passphrases: the replica refuses every passphrase until
-/// the hub re-authorises the device.
+/// the hub re-authorises the device. The device's user signs in to the hub
+/// again and chooses a new passphrase for this device.
 #[component]
-pub fn LockedOut() -> Html {
+pub fn LockedOut(props: &LockedOutProps) -> Html {
+    let hub_passphrase = use_state(String::new);
+    let passphrase = use_state(String::new);
+    let confirm = use_state(String::new);
+    let strength = use_passphrase_strength((*passphrase).clone());
+    let hint = if hub_passphrase.is_empty() {
+        Some("Still needed: your hub passphrase.".to_owned())
+    } else {
+        new_passphrase_problem(&passphrase, &confirm, &strength)
+    };
+    let ready = hint.is_none() && !props.busy;
+    let matching = !confirm.is_empty() && *passphrase == *confirm;
+    let handlers = |state: &UseStateHandle<String>| {
+        let state = state.clone();
+        on_text(move |text| state.set(text))
+    };
+    let [h_hub, h_pass, h_confirm] = [&hub_passphrase, &passphrase, &confirm].map(handlers);
+    let onsubmit = {
+        let (hub_passphrase, passphrase, confirm) =
+            (hub_passphrase.clone(), passphrase.clone(), confirm.clone());
+        let on_reauthorise = props.on_reauthorise.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            if !ready {
+                return;
+            }
+            on_reauthorise.emit(((*hub_passphrase).clone(), (*passphrase).clone()));
+            // The passphrases cross once; the fields forget them at once.
+            hub_passphrase.set(String::new());
+            passphrase.set(String::new());
+            confirm.set(String::new());
+        })
+    };
     html! {
         <main class="gate" id="lockout-screen">
-            <div class="gate-card">
+            <div class="gate-card gate-card-wide">
                 <h1>{ "This device is locked" }</h1>
                 <p class="lead">
                     { "The wrong passphrase was entered 5 times, so the records on this device have \
-                       been locked to protect them." }
+                       been locked to protect them. Records already sent from this device are safe on the hub." }
                 </p>
                 <p>
-                    { "The device must be re-authorised by your organisation before it can be used \
-                       again. Please contact the service desk and tell them the name of this device." }
+                    if let Some(user) = &props.user {
+                        { format!("To unlock it, {} signs in to the hub again and chooses a new passphrase \
+                                   for this device.", user.username) }
+                    } else {
+                        { "To unlock it, the person this device belongs to signs in to the hub again \
+                           and chooses a new passphrase for this device." }
+                    }
                 </p>
-                <p class="small">{ "Records already sent from this device are safe on the hub." }</p>
+                <form id="lockout-form" {onsubmit} novalidate=true>
+                    <div class="field">
+                        <label for="lockout-hub-passphrase">{ "Your hub passphrase" }</label>
+                        <span class="hint" id="lockout-hub-passphrase-hint">
+                            { "The one you sign in to the hub with. Wrong attempts count towards locking your hub account." }
+                        </span>
+                        <input id="lockout-hub-passphrase" type="password" autocomplete="current-password"
+                            aria-describedby="lockout-hub-passphrase-hint"
+                            value={(*hub_passphrase).clone()} oninput={h_hub.oninput} onchange={h_hub.onchange} />
+                    </div>
+                    <div class="field">
+                        <label for="lockout-passphrase">{ "New passphrase for this device" }</label>
+                        <input id="lockout-passphrase" type="password" autocomplete="new-password"
+                            aria-describedby="passphrase-strength"
+                            value={(*passphrase).clone()} oninput={h_pass.oninput} onchange={h_pass.onchange} />
+                        { strength_meter(passphrase.is_empty(), &strength) }
+                    </div>
+                    <div class="field">
+                        <label for="lockout-passphrase-confirm">{ "Type the new passphrase again" }</label>
+                        <input id="lockout-passphrase-confirm" type="password" autocomplete="new-password"
+                            aria-invalid={(!confirm.is_empty() && !matching).then_some("true")}
+                            value={(*confirm).clone()} oninput={h_confirm.oninput} onchange={h_confirm.onchange} />
+                    </div>
+                    if let Some(error) = &props.error {
+                        <p id="lockout-error" class="error-message" role="alert">
+                            { reauthorise_error_text(error) }
+                        </p>
+                    }
+                    <div class="actions">
+                        <button id="lockout-submit" type="submit" class="button"
+                            disabled={!ready} aria-describedby="lockout-hint">
+                            { if props.busy { "Signing in…" } else { "Sign in and unlock" } }
+                        </button>
+                        if let Some(hint) = hint {
+                            <p id="lockout-hint" class="hint">{ hint }</p>
+                        }
+                    </div>
+                </form>
+                <p class="small">
+                    { "Cannot sign in to the hub? Contact the service desk: they can enrol this device again." }
+                </p>
             </div>
         </main>
     }
