@@ -2,13 +2,14 @@
 //! write, the outbox becomes wire edits, and each [`OutboxAction`] becomes a
 //! replica operation. No network here, so all of it is tested without a hub.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use careshare_replica::{
     ConflictContext, EditState, NewConflict, PageApplied, PendingEdit, PullPageWrite,
     PulledResource, Replica, SyncedUpdate,
 };
-use careshare_sync::{Checkpoint, ClientSync, Edit, OutboxAction, PageEffect, PullPage};
+use careshare_sync::{Checkpoint, ClientSync, Edit, OutboxAction, PageEffect, ResourceBody};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -16,8 +17,10 @@ use serde_json::Value;
 use crate::error::{ClientError, Result};
 
 /// The replica write for one page: its purges, removals, upserts and
-/// checkpoint, committed together by [`Replica::apply_pull_page`].
-pub(crate) fn page_write(effect: &PageEffect) -> PullPageWrite {
+/// checkpoint, committed together by [`Replica::apply_pull_page_json`]. Each
+/// resource is stored as its JSON text: as the hub sent it when the page was
+/// read without parsing the resources ([`careshare_sync::RawResource`]).
+pub(crate) fn page_write<R: ResourceBody>(effect: &PageEffect<R>) -> PullPageWrite<Cow<'_, str>> {
     PullPageWrite {
         purges: effect.purges.iter().map(|p| p.patient.clone()).collect(),
         removals: effect
@@ -29,7 +32,7 @@ pub(crate) fn page_write(effect: &PageEffect) -> PullPageWrite {
             .upserts
             .iter()
             .map(|u| PulledResource {
-                resource: u.resource.clone(),
+                resource: u.resource.json_text(),
                 version: u.version.to_string(),
                 patient_id: u.patient.clone(),
             })
@@ -42,17 +45,32 @@ pub(crate) fn page_write(effect: &PageEffect) -> PullPageWrite {
 /// Checks `page` with the protocol state, commits its effect and checkpoint
 /// in one replica transaction, and only then tells the protocol state it is
 /// committed. On any error nothing of the page is stored and both the stored
-/// and the in-memory checkpoint stay where they were.
-pub(crate) fn commit_page(
+/// and the in-memory checkpoint stay where they were. (A sync does the two
+/// halves itself, to ask for the next page in between.)
+#[cfg(test)]
+pub(crate) fn commit_page<R: ResourceBody>(
     replica: &mut Replica,
     state: &mut ClientSync,
-    page: &PullPage,
+    page: &careshare_sync::PullPage<R>,
     now: DateTime<Utc>,
-) -> Result<(PageEffect, PageApplied)> {
+) -> Result<(PageEffect<R>, PageApplied)> {
     let effect = state.apply_page(page)?;
-    let applied = replica.apply_pull_page(&page_write(&effect), now)?;
-    state.committed(effect.checkpoint)?;
+    let applied = store_page(replica, state, &effect, now)?;
     Ok((effect, applied))
+}
+
+/// Commits an applied page's effect and checkpoint in one replica transaction,
+/// then tells the protocol state it is committed (the second half of
+/// [`commit_page`]).
+pub(crate) fn store_page<R: ResourceBody>(
+    replica: &mut Replica,
+    state: &mut ClientSync,
+    effect: &PageEffect<R>,
+    now: DateTime<Utc>,
+) -> Result<PageApplied> {
+    let applied = replica.apply_pull_page_json(&page_write(effect), now)?;
+    state.committed(effect.checkpoint)?;
+    Ok(applied)
 }
 
 /// The stored pull checkpoint as the protocol's type.

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use careshare_replica::SecretString;
-use careshare_sync::{PullPage, PullRequest, PushBatch, PushResult};
+use careshare_sync::{PullPage, PullRequest, PushBatch, PushResult, RawResource};
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -566,12 +566,13 @@ impl HubClient {
         Ok(t.into())
     }
 
-    /// `POST /sync/pull`.
+    /// `POST /sync/pull`. The page's resources are kept as the JSON text the hub sent,
+    /// unparsed, to be stored as they are.
     pub async fn pull(
         &self,
         access: &SecretString,
         request: &PullRequest,
-    ) -> Result<PullPage, CallError> {
+    ) -> Result<PullPage<RawResource>, CallError> {
         let body = Self::encode(request)?;
         self.call(
             Method::POST,

@@ -18,16 +18,19 @@
 
 use std::collections::HashMap;
 
+use careshare_replica::SecretString;
 use careshare_replica::{EditState, AUDIT_GENESIS};
-use careshare_sync::{Change, ClientSync, OutboxAction, RemovalReason};
+use careshare_sync::{
+    Change, ClientSync, OutboxAction, PullPage, PullRequest, RawResource, RemovalReason,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::apply::{apply_action, commit_page, outbox_edits, parse_checkpoint, PushTally};
+use crate::apply::{apply_action, outbox_edits, parse_checkpoint, store_page, PushTally};
 use crate::device_key::DeviceKey;
 use crate::error::{ClientError, Result};
-use crate::http::{AuditPosition, AuditRowBody};
+use crate::http::{AuditPosition, AuditRowBody, CallError, HubClient};
 use crate::session::Session;
 
 /// Tuning of one sync.
@@ -170,6 +173,10 @@ impl Session {
         Ok(())
     }
 
+    /// Pulls pages until the hub has no more, committing each with its checkpoint. While
+    /// a page that says more changes wait is being committed, the next one is already
+    /// asked for ([`ClientSync::prefetch_pull`]: a pull acknowledges nothing); it is used
+    /// only once that commit succeeded.
     async fn pull_all(
         &mut self,
         options: &SyncOptions,
@@ -179,14 +186,23 @@ impl Session {
     ) -> Result<()> {
         let checkpoint = parse_checkpoint(self.replica()?.pull_checkpoint()?)?;
         let mut state = ClientSync::new(checkpoint, options.page_size);
+        let mut prefetched: Option<Prefetch> = None;
         loop {
             let request = state.next_pull();
-            let page = self
-                .with_access(now, |hub, token| {
-                    let request = request.clone();
-                    async move { hub.pull(&token, &request).await }
-                })
-                .await?;
+            let page = match prefetched.take() {
+                Some(p) => p.answer(&request).await,
+                None => None,
+            };
+            let page = match page {
+                Some(page) => page,
+                None => {
+                    self.with_access(now, |hub, token| {
+                        let request = request.clone();
+                        async move { hub.pull(&token, &request).await }
+                    })
+                    .await?
+                }
+            };
             if page.changes.iter().any(|c| {
                 matches!(
                     c,
@@ -198,9 +214,18 @@ impl Session {
             }) {
                 return Err(self.wipe());
             }
-            let (effect, applied) = commit_page(self.replica_mut()?, &mut state, &page, now)?;
+            let changes = page.changes.len() as u64;
+            let effect = state.apply_page(&page)?;
+            drop(page);
+            if let Some(next) = state.prefetch_pull() {
+                // A token that cannot be had now is asked for again by the next pull.
+                if let Ok(token) = self.access_token(now).await {
+                    prefetched = Some(Prefetch::start(self.hub.clone(), token, next));
+                }
+            }
+            let applied = store_page(self.replica_mut()?, &mut state, &effect, now)?;
             report.pages += 1;
-            report.changes += page.changes.len() as u64;
+            report.changes += changes;
             report.purged_patients += effect.purges.len() as u64;
             report.upserted += applied.upserted as u64;
             report.removed += (applied.removed + applied.purged_resources) as u64;
@@ -383,6 +408,41 @@ impl Session {
                 "the hub holds {held} rows but this device has fewer"
             ))),
         }
+    }
+}
+
+/// A pull sent ahead, while the page before it is committed. Dropping it cancels it.
+struct Prefetch {
+    request: PullRequest,
+    answer: tokio::task::JoinHandle<std::result::Result<PullPage<RawResource>, CallError>>,
+}
+
+impl Prefetch {
+    fn start(hub: HubClient, token: SecretString, request: PullRequest) -> Prefetch {
+        let sent = request.clone();
+        Prefetch {
+            request,
+            answer: tokio::spawn(async move { hub.pull(&token, &sent).await }),
+        }
+    }
+
+    /// The page, if it answers `request` (the pull due now). Any failure gives None: the
+    /// pull is then sent again the ordinary way, which retries and handles the hub's
+    /// instructions.
+    async fn answer(mut self, request: &PullRequest) -> Option<PullPage<RawResource>> {
+        if &self.request != request {
+            return None;
+        }
+        match (&mut self.answer).await {
+            Ok(Ok(page)) => Some(page),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.answer.abort();
     }
 }
 

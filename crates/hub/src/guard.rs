@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use careshare_policy::{
     may_read, may_read_each, may_read_unlinked, may_write, may_write_unlinked, Decision,
-    DenyReason, OrgIndex, PatientAccess, PatientFacts, Purpose, ResourceFacts, Subject, WriteOp,
+    DenyReason, FactsError, OrgIndex, PatientAccess, PatientFacts, Purpose, ResourceFacts, Subject,
+    WriteOp,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -222,14 +223,22 @@ impl Guard {
         conn: &mut Conn<'_>,
         resource: &Value,
     ) -> Result<Verdict, StoreError> {
-        let facts = match ResourceFacts::from_json(resource) {
-            Ok(f) => f,
-            Err(_) => {
-                return Ok(Verdict {
-                    decision: Decision::deny(DenyReason::UnsupportedType),
-                    patients: Vec::new(),
-                })
-            }
+        self.check_facts(conn, ResourceFacts::from_json(resource))
+            .await
+    }
+
+    /// [`Guard::check`] on a resource's facts, read beforehand: from its JSON, or as they
+    /// were stored with its version ([`store::version_facts`]).
+    pub async fn check_facts(
+        &mut self,
+        conn: &mut Conn<'_>,
+        facts: Result<ResourceFacts, FactsError>,
+    ) -> Result<Verdict, StoreError> {
+        let Ok(facts) = facts else {
+            return Ok(Verdict {
+                decision: Decision::deny(DenyReason::UnsupportedType),
+                patients: Vec::new(),
+            });
         };
         for p in &facts.patients {
             self.ensure_patient(conn, p).await?;
@@ -238,6 +247,62 @@ impl Guard {
             decision: self.decide_read(&facts),
             patients: facts.patients,
         })
+    }
+
+    /// [`Guard::check_facts`] for many records at once (a patient's whole record, say):
+    /// each patient's access is worked out once for all of them.
+    pub async fn check_many(
+        &mut self,
+        conn: &mut Conn<'_>,
+        facts: Vec<Result<ResourceFacts, FactsError>>,
+    ) -> Result<Vec<Verdict>, StoreError> {
+        for f in facts.iter().flatten() {
+            for p in &f.patients {
+                self.ensure_patient(conn, p).await?;
+            }
+        }
+        let mut accesses: HashMap<&str, PatientAccess<'_>> = HashMap::new();
+        Ok(facts
+            .into_iter()
+            .map(|f| match f {
+                Ok(facts) => Verdict {
+                    decision: self.decide_read_with(&facts, &mut accesses),
+                    patients: facts.patients,
+                },
+                Err(_) => Verdict {
+                    decision: Decision::deny(DenyReason::UnsupportedType),
+                    patients: Vec::new(),
+                },
+            })
+            .collect())
+    }
+
+    /// [`Guard::decide_read`] with the patients' accesses kept in `accesses` for the next.
+    fn decide_read_with<'g>(
+        &'g self,
+        facts: &ResourceFacts,
+        accesses: &mut HashMap<&'g str, PatientAccess<'g>>,
+    ) -> Decision {
+        if !facts.kind.is_patient_record() {
+            return may_read_unlinked(&self.subject, facts);
+        }
+        for p in &facts.patients {
+            if let Some((id, f)) = self.patients.get_key_value(p) {
+                accesses.entry(id.as_str()).or_insert_with(|| {
+                    PatientAccess::new(&self.subject, f, &self.grants, &self.orgs)
+                });
+            }
+        }
+        let found: Vec<&PatientAccess<'_>> = facts
+            .patients
+            .iter()
+            .filter_map(|p| accesses.get(p.as_str()))
+            .collect();
+        if found.len() == 1 {
+            may_read(&self.subject, self.purpose, found[0], facts, self.now)
+        } else {
+            may_read_each(&self.subject, self.purpose, &found, facts, self.now)
+        }
     }
 
     /// [`Guard::check`] for a stored version; None for a deletion.

@@ -20,13 +20,17 @@
 //!
 //! New records are sent in safety order (alerts, allergies, medicines, conditions, care
 //! plans, observations, then the rest: `careshare_sync::priority`), so a nurse who loses
-//! signal half-way through a first sync has what matters most. The refresh is one
+//! signal half-way through a first sync has what matters most.
+//!
+//! The guard decides on the access facts kept with each version (`resource_facts`, worked
+//! out from its JSON when it was written), so a refresh reads no record's JSON; a page
+//! splices each version's stored JSON text into the page unparsed. The refresh is one
 //! transaction; a page is served from the feed, so an interrupted device resumes from its
 //! committed checkpoint and gets exactly the rows after it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use careshare_policy::{Decision, DenyReason};
+use careshare_policy::{Decision, DenyReason, FactsError};
 use careshare_sync::{
     hub_apply_edit, priority, Change, Checkpoint, Edit, EditDecision, EditResult, PullRequest,
     PushBatch, PushResult, RemovalReason,
@@ -38,7 +42,7 @@ use crate::access;
 use crate::engine::{self, Authorize, EngineError, Outcome};
 use crate::guard::Guard;
 use crate::store::{
-    self, Arg, Conn, Store, StoreError, Stored, WriteTx, VERSION_COLUMNS, VERSION_COLUMNS_V,
+    self, Arg, Conn, Store, StoreError, VersionFacts, WriteTx, VERSION_FACTS_COLUMNS,
 };
 
 /// Largest page a device may ask for.
@@ -72,9 +76,11 @@ impl From<sqlx::Error> for SyncError {
 /// One row of a device's feed.
 #[derive(Debug, Clone)]
 enum FeedRow {
+    /// `version_seq` names the version row to send: `res_type`/`res_id`, `version`.
     Upsert {
         res_type: String,
         res_id: String,
+        version: i64,
         version_seq: i64,
         patient: String,
     },
@@ -189,21 +195,20 @@ enum Sent<'a> {
     Record(&'a str, &'a str),
 }
 
-/// Current versions (at `snapshot`) in one patient's compartment.
+/// Current versions (at `snapshot`) in one patient's compartment, with their stored
+/// access facts (not their content).
 async fn compartment_now(
+    store: &Store,
     conn: &mut Conn<'_>,
     patient: &str,
     snapshot: i64,
-) -> Result<Vec<Stored>, SyncError> {
-    let cols = VERSION_COLUMNS_V;
-    let sql = format!(
-        "SELECT {cols} FROM resource_version v WHERE v.seq IN \
-         (SELECT seq FROM compartment WHERE patient_id = $1) AND v.seq <= $2 \
-         AND (v.superseded_seq IS NULL OR v.superseded_seq > $3) AND v.deleted = 0"
-    );
+) -> Result<Vec<VersionFacts>, SyncError> {
+    if let Some(native) = store.sqlite_reader() {
+        return compartment_native(native, patient, snapshot).await;
+    }
     Ok(conn
-        .fetch_stored(
-            &sql,
+        .fetch_version_facts(
+            &compartment_sql(),
             &[
                 Arg::S(patient.to_string()),
                 Arg::I(snapshot),
@@ -211,6 +216,35 @@ async fn compartment_now(
             ],
         )
         .await?)
+}
+
+fn compartment_sql() -> String {
+    format!(
+        "SELECT {VERSION_FACTS_COLUMNS} FROM resource_version v \
+         LEFT JOIN resource_facts f ON f.seq = v.seq WHERE v.seq IN \
+         (SELECT seq FROM compartment WHERE patient_id = $1) AND v.seq <= $2 \
+         AND (v.superseded_seq IS NULL OR v.superseded_seq > $3) AND v.deleted = 0"
+    )
+}
+
+/// [`compartment_now`] through SQLite's native driver. Versions are immutable but for
+/// being superseded, and the query reads as of the snapshot: any connection gives the
+/// same rows.
+async fn compartment_native(
+    native: &sqlx::SqlitePool,
+    patient: &str,
+    snapshot: i64,
+) -> Result<Vec<VersionFacts>, SyncError> {
+    let rows = sqlx::query(&compartment_sql())
+        .bind(patient)
+        .bind(snapshot)
+        .bind(snapshot)
+        .fetch_all(native)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(VersionFacts::from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Brings the device's feed up to date with what its user may see now.
@@ -253,9 +287,9 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     }
     let role_changed = state.is_some() && fingerprint != prev_subject;
     let mut rows: Vec<FeedRow> = Vec::new();
-    // What the device will hold after this refresh, for every record that changes
-    // (None: removed); and which of those it holds now (their rows are replaced).
-    let mut sent_changes: BTreeMap<(String, String), Option<(i64, String)>> = BTreeMap::new();
+    // The records whose copy on the device changes (sent anew or removed), each decided
+    // once; and which of those it holds now (their rows are replaced).
+    let mut sent_changes: BTreeSet<(String, String)> = BTreeSet::new();
     let mut held_before: BTreeSet<(String, String)> = BTreeSet::new();
 
     for p in prev_patients.difference(&now_patients) {
@@ -275,12 +309,13 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     }
 
     // Every version current at the snapshot that changed since the last refresh.
-    let changed: Vec<Stored> = if state.is_some() {
+    let changed: Vec<VersionFacts> = if state.is_some() {
         let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM resource_version WHERE seq > $1 AND seq <= $2 \
-             AND (superseded_seq IS NULL OR superseded_seq > $3)"
+            "SELECT {VERSION_FACTS_COLUMNS} FROM resource_version v \
+             LEFT JOIN resource_facts f ON f.seq = v.seq WHERE v.seq > $1 AND v.seq <= $2 \
+             AND (v.superseded_seq IS NULL OR v.superseded_seq > $3)"
         );
-        conn.fetch_stored(
+        conn.fetch_version_facts(
             &sql,
             &[Arg::I(prev_global), Arg::I(snapshot), Arg::I(snapshot)],
         )
@@ -288,6 +323,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     } else {
         Vec::new()
     };
+    let mut changed_facts = store::version_facts(&mut conn, &changed).await?;
     let mut changed_patients: HashMap<i64, Vec<String>> = HashMap::new();
     for s in &changed {
         let patients = conn
@@ -311,55 +347,81 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     let linked_at = started.elapsed();
     // Patients decided again: every current record of theirs.
     let mut first: Vec<(u8, FeedRow)> = Vec::new();
-    for p in &decide_again {
-        let sent = sent_where(store, device_id, Sent::Patient(p)).await?;
-        let mut seen = BTreeSet::new();
-        for s in compartment_now(&mut conn, p, snapshot).await? {
-            let key = (s.res_type.clone(), s.id.clone());
-            seen.insert(key.clone());
-            let Some(v) = g.check_stored(&mut conn, &s).await? else {
-                continue;
-            };
-            let held = sent.get(&key).map(|(ver, _)| *ver);
-            if v.is_permit() {
-                if held != Some(s.version) && !sent_changes.contains_key(&key) {
-                    first.push((
-                        priority(&s.res_type),
-                        FeedRow::Upsert {
-                            res_type: s.res_type.clone(),
-                            res_id: s.id.clone(),
-                            version_seq: s.seq,
-                            patient: p.clone(),
-                        },
-                    ));
-                    if held.is_some() {
-                        held_before.insert(key.clone());
+    let order: Vec<&String> = decide_again.iter().collect();
+    // On SQLite the next patient's versions are read (on the connection's own thread) while
+    // this patient's are decided.
+    let mut ahead: Option<Vec<VersionFacts>> = None;
+    for (i, p) in order.iter().copied().enumerate() {
+        let versions = match ahead.take() {
+            Some(v) => v,
+            None => compartment_now(store, &mut conn, p, snapshot).await?,
+        };
+        let next = order.get(i + 1).copied();
+        let read_next = async {
+            match (next, store.sqlite_reader()) {
+                (Some(n), Some(native)) => compartment_native(native, n, snapshot).await.map(Some),
+                _ => Ok(None),
+            }
+        };
+        let decide = async {
+            let sent = sent_where(store, device_id, Sent::Patient(p)).await?;
+            let mut seen = BTreeSet::new();
+            // Every version here has content (deletions are not current records).
+            let facts: Vec<_> = store::version_facts(&mut conn, &versions)
+                .await?
+                .into_iter()
+                .map(|f| f.unwrap_or(Err(FactsError::NotAnObject)))
+                .collect();
+            let verdicts = g.check_many(&mut conn, facts).await?;
+            for (s, v) in versions.into_iter().zip(verdicts) {
+                let key = (s.res_type.clone(), s.id.clone());
+                seen.insert(key.clone());
+                let held = sent.get(&key).map(|(ver, _)| *ver);
+                if v.is_permit() {
+                    if held != Some(s.version) && !sent_changes.contains(&key) {
+                        first.push((
+                            priority(&s.res_type),
+                            FeedRow::Upsert {
+                                res_type: key.0.clone(),
+                                res_id: key.1.clone(),
+                                version: s.version,
+                                version_seq: s.seq,
+                                patient: p.clone(),
+                            },
+                        ));
+                        if held.is_some() {
+                            held_before.insert(key.clone());
+                        }
+                        sent_changes.insert(key);
                     }
-                    sent_changes.insert(key, Some((s.version, p.clone())));
+                } else if held.is_some() && !sent_changes.contains(&key) {
+                    held_before.insert(key.clone());
+                    rows.push(FeedRow::Remove {
+                        res_type: s.res_type.clone(),
+                        res_id: s.id.clone(),
+                        patient: Some(p.clone()),
+                        reason: hidden_reason(&v.decision),
+                    });
+                    sent_changes.insert(key);
                 }
-            } else if held.is_some() && !sent_changes.contains_key(&key) {
-                held_before.insert(key.clone());
-                rows.push(FeedRow::Remove {
-                    res_type: s.res_type.clone(),
-                    res_id: s.id.clone(),
-                    patient: Some(p.clone()),
-                    reason: hidden_reason(&v.decision),
-                });
-                sent_changes.insert(key, None);
             }
-        }
-        for (key, (_, _)) in sent {
-            if !seen.contains(&key) && !sent_changes.contains_key(&key) {
-                held_before.insert(key.clone());
-                rows.push(FeedRow::Remove {
-                    res_type: key.0.clone(),
-                    res_id: key.1.clone(),
-                    patient: Some(p.clone()),
-                    reason: RemovalReason::Deleted,
-                });
-                sent_changes.insert(key, None);
+            for (key, (_, _)) in sent {
+                if !seen.contains(&key) && !sent_changes.contains(&key) {
+                    held_before.insert(key.clone());
+                    rows.push(FeedRow::Remove {
+                        res_type: key.0.clone(),
+                        res_id: key.1.clone(),
+                        patient: Some(p.clone()),
+                        reason: RemovalReason::Deleted,
+                    });
+                    sent_changes.insert(key);
+                }
             }
-        }
+            Ok::<(), SyncError>(())
+        };
+        let (next_versions, decided) = tokio::join!(read_next, decide);
+        decided?;
+        ahead = next_versions?;
     }
     // Safety order for what is new; stable within a kind.
     first.sort_by_key(|(rank, _)| *rank);
@@ -367,9 +429,9 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     let decided_at = started.elapsed();
     // Every other change.
     let mut later: Vec<FeedRow> = Vec::new();
-    for s in &changed {
+    for (s, facts) in changed.iter().zip(changed_facts.iter_mut()) {
         let key = (s.res_type.clone(), s.id.clone());
-        if sent_changes.contains_key(&key) {
+        if sent_changes.contains(&key) {
             continue;
         }
         let patients = &changed_patients[&s.seq];
@@ -380,8 +442,8 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
         let held = sent_where(store, device_id, Sent::Record(&s.res_type, &s.id))
             .await?
             .remove(&key);
-        let decision = match (&visible_patient, s.deleted) {
-            (Some(_), false) => g.check_stored(&mut conn, s).await?,
+        let decision = match (&visible_patient, s.deleted, facts.take()) {
+            (Some(_), false, Some(facts)) => Some(g.check_facts(&mut conn, facts).await?),
             _ => None,
         };
         match (decision, &visible_patient) {
@@ -391,12 +453,13 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
                 }
                 if held.map(|(ver, _)| ver) != Some(s.version) {
                     later.push(FeedRow::Upsert {
-                        res_type: s.res_type.clone(),
-                        res_id: s.id.clone(),
+                        res_type: key.0.clone(),
+                        res_id: key.1.clone(),
+                        version: s.version,
                         version_seq: s.seq,
                         patient: p.clone(),
                     });
-                    sent_changes.insert(key, Some((s.version, p.clone())));
+                    sent_changes.insert(key);
                 }
             }
             (decision, _) => {
@@ -411,7 +474,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
                             None => RemovalReason::Deleted,
                         },
                     });
-                    sent_changes.insert(key, None);
+                    sent_changes.insert(key);
                 }
             }
         }
@@ -507,7 +570,7 @@ async fn write_refresh(
     device_id: &str,
     prev_feed: i64,
     rows: &[FeedRow],
-    sent_changes: &BTreeMap<(String, String), Option<(i64, String)>>,
+    sent_changes: &BTreeSet<(String, String)>,
     held_before: &BTreeSet<(String, String)>,
     purged: &[String],
     snapshot: i64,
@@ -516,63 +579,85 @@ async fn write_refresh(
     existed: bool,
 ) -> Result<(), SyncError> {
     let mut tx = store.pool().begin().await?;
-    let feed: Vec<Vec<Arg>> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let seq = prev_feed + 1 + i as i64;
-            let d = Arg::S(device_id.to_string());
-            match r {
-                FeedRow::Upsert {
-                    res_type,
-                    res_id,
-                    version_seq,
-                    patient,
-                    ..
-                } => vec![
-                    d,
-                    Arg::I(seq),
-                    Arg::S("upsert".into()),
-                    Arg::OptS(Some(res_type.clone())),
-                    Arg::OptS(Some(res_id.clone())),
-                    Arg::I(*version_seq),
-                    Arg::OptS(Some(patient.clone())),
-                    Arg::OptS(None),
-                ],
-                FeedRow::Remove {
-                    res_type,
-                    res_id,
-                    patient,
-                    reason,
-                } => vec![
-                    d,
-                    Arg::I(seq),
-                    Arg::S("remove".into()),
-                    Arg::OptS(Some(res_type.clone())),
-                    Arg::OptS(Some(res_id.clone())),
-                    Arg::I(0),
-                    Arg::OptS(patient.clone()),
-                    Arg::OptS(Some(reason_code(*reason).into())),
-                ],
-                FeedRow::Purge { patient, reason } => vec![
-                    d,
-                    Arg::I(seq),
-                    Arg::S("purge".into()),
-                    Arg::OptS(None),
-                    Arg::OptS(None),
-                    Arg::I(0),
-                    Arg::OptS(Some(patient.clone())),
-                    Arg::OptS(Some(reason_code(*reason).into())),
-                ],
-            }
-        })
+    // Upserts (nearly every row of a first sync) go in as one JSON array per statement,
+    // [[feed seq, version seq, patient, type, id, version], …]: one bind instead of eight
+    // per row, for the feed and for what the device will hold. The rest go in as rows.
+    let mut upserts: Vec<(i64, i64, &str, &str, &str, i64)> = Vec::new();
+    let mut others: Vec<Vec<Arg>> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let seq = prev_feed + 1 + i as i64;
+        let d = Arg::S(device_id.to_string());
+        match r {
+            FeedRow::Upsert {
+                res_type,
+                res_id,
+                version,
+                version_seq,
+                patient,
+            } => upserts.push((seq, *version_seq, patient, res_type, res_id, *version)),
+            FeedRow::Remove {
+                res_type,
+                res_id,
+                patient,
+                reason,
+            } => others.push(vec![
+                d,
+                Arg::I(seq),
+                Arg::S("remove".into()),
+                Arg::OptS(Some(res_type.clone())),
+                Arg::OptS(Some(res_id.clone())),
+                Arg::I(0),
+                Arg::OptS(patient.clone()),
+                Arg::OptS(Some(reason_code(*reason).into())),
+            ]),
+            FeedRow::Purge { patient, reason } => others.push(vec![
+                d,
+                Arg::I(seq),
+                Arg::S("purge".into()),
+                Arg::OptS(None),
+                Arg::OptS(None),
+                Arg::I(0),
+                Arg::OptS(Some(patient.clone())),
+                Arg::OptS(Some(reason_code(*reason).into())),
+            ]),
+        }
+    }
+    let (feed_from_json, sent_from_json) = match store.dialect() {
+        store::Dialect::Sqlite => (
+            "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason) \
+             SELECT $1, j.value ->> 0, 'upsert', j.value ->> 3, j.value ->> 4, j.value ->> 1, \
+             j.value ->> 2, NULL FROM json_each($2) j",
+            "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id) \
+             SELECT $1, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 2 \
+             FROM json_each($2) j",
+        ),
+        store::Dialect::Postgres => (
+            "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason) \
+             SELECT $1, (j ->> 0)::bigint, 'upsert', j ->> 3, j ->> 4, (j ->> 1)::bigint, j ->> 2, \
+             NULL FROM json_array_elements($2::text::json) j",
+            "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id) \
+             SELECT $1, j ->> 3, j ->> 4, (j ->> 5)::bigint, j ->> 2 \
+             FROM json_array_elements($2::text::json) j",
+        ),
+    };
+    let chunks: Vec<String> = upserts
+        .chunks(20_000)
+        .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into()))
         .collect();
+    let started = std::time::Instant::now();
+    for json in &chunks {
+        sqlx::query(feed_from_json)
+            .bind(device_id)
+            .bind(json.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
     insert_rows(
         &mut tx,
         store.dialect(),
         "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason)",
         8,
-        feed,
+        others,
     )
     .await?;
     for p in purged {
@@ -582,36 +667,25 @@ async fn write_refresh(
             .execute(&mut *tx)
             .await?;
     }
-    let mut inserts = Vec::new();
-    for ((t, i), change) in sent_changes {
-        if held_before.contains(&(t.clone(), i.clone())) {
-            sqlx::query(
-                "DELETE FROM sync_sent WHERE device_id = $1 AND res_type = $2 AND res_id = $3",
-            )
+    for (t, i) in sent_changes.intersection(held_before) {
+        sqlx::query("DELETE FROM sync_sent WHERE device_id = $1 AND res_type = $2 AND res_id = $3")
             .bind(device_id)
             .bind(t.as_str())
             .bind(i.as_str())
             .execute(&mut *tx)
             .await?;
-        }
-        if let Some((version, patient)) = change {
-            inserts.push(vec![
-                Arg::S(device_id.to_string()),
-                Arg::S(t.clone()),
-                Arg::S(i.clone()),
-                Arg::I(*version),
-                Arg::OptS(Some(patient.clone())),
-            ]);
-        }
     }
-    insert_rows(
-        &mut tx,
-        store.dialect(),
-        "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id)",
-        5,
-        inserts,
-    )
-    .await?;
+    let feed_at = started.elapsed();
+    // What the device will hold: exactly the records the new rows send (each at most once:
+    // each is in `sent_changes`).
+    for json in &chunks {
+        sqlx::query(sent_from_json)
+            .bind(device_id)
+            .bind(json.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let sent_at = started.elapsed();
     let patients = serde_json::to_string(patients).unwrap_or_else(|_| "[]".into());
     let feed_seq = prev_feed + rows.len() as i64;
     let q = if existed {
@@ -628,6 +702,13 @@ async fn write_refresh(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    tracing::debug!(
+        device = device_id,
+        feed_ms = feed_at.as_millis() as u64,
+        sent_ms = (sent_at - feed_at).as_millis() as u64,
+        commit_ms = (started.elapsed() - sent_at).as_millis() as u64,
+        "sync feed written"
+    );
     Ok(())
 }
 
@@ -655,42 +736,59 @@ pub async fn pull(
         }
     }
     let limit = req.page_size.clamp(1, MAX_PAGE) as i64;
-    let rows = sqlx::query(
-        "SELECT seq, kind, res_type, res_id, version_seq, patient_id, reason FROM sync_feed \
-         WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(device_id)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(store.pool())
-    .await?;
-    let more = rows.len() as i64 > limit;
-    let rows = &rows[..rows.len().min(limit as usize)];
-    // The versions to send, in one query.
-    let version_seqs: Vec<i64> = rows
-        .iter()
-        .filter(|r| r.try_get::<String, _>("kind").ok().as_deref() == Some("upsert"))
-        .filter_map(|r| r.try_get::<i64, _>("version_seq").ok())
-        .collect();
-    let mut contents: HashMap<i64, Stored> = HashMap::new();
-    if !version_seqs.is_empty() {
-        let mut pooled = store.reader().await?;
-        let mut conn = Conn::Any(&mut pooled);
-        for chunk in version_seqs.chunks(500) {
-            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT {VERSION_COLUMNS} FROM resource_version WHERE seq IN ({})",
-                ph.join(",")
-            );
-            let args: Vec<Arg> = chunk.iter().map(|s| Arg::I(*s)).collect();
-            for s in conn.fetch_stored(&sql, &args).await? {
-                contents.insert(s.seq, s);
-            }
+    // The feed rows with the versions their upserts send, in one query; on SQLite through
+    // the native driver (a page is many rows).
+    let sql = "SELECT f.seq, f.kind, f.res_type, f.res_id, f.patient_id, f.reason, \
+         v.res_type AS v_type, v.res_id AS v_id, v.version, v.content \
+         FROM sync_feed f LEFT JOIN resource_version v \
+         ON f.kind = 'upsert' AND v.seq = f.version_seq \
+         WHERE f.device_id = $1 AND f.seq > $2 ORDER BY f.seq LIMIT $3";
+    match store.sqlite_reader() {
+        Some(native) => {
+            let rows = sqlx::query(sql)
+                .bind(device_id)
+                .bind(after)
+                .bind(limit + 1)
+                .fetch_all(native)
+                .await?;
+            page_json(&rows, after, limit)
+        }
+        None => {
+            let rows = sqlx::query(sql)
+                .bind(device_id)
+                .bind(after)
+                .bind(limit + 1)
+                .fetch_all(store.pool())
+                .await?;
+            page_json(&rows, after, limit)
         }
     }
+}
+
+/// The page of feed rows `rows` (up to `limit`, one more if more wait) as the JSON of a
+/// `careshare_sync::PullPage`.
+fn page_json<R>(rows: &[R], after: i64, limit: i64) -> Result<PulledPage, SyncError>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let more = rows.len() as i64 > limit;
+    let rows = &rows[..rows.len().min(limit as usize)];
     // The page is written as JSON text around each version's stored JSON, which is sent
     // as it is stored (parsing and printing it again would cost more than the rest).
-    let mut json = String::with_capacity(rows.len() * 2048);
+    let size: usize = rows
+        .iter()
+        .map(|r| {
+            r.try_get::<Option<&str>, _>("content")
+                .ok()
+                .flatten()
+                .map_or(0, str::len)
+        })
+        .sum();
+    let mut json = String::with_capacity(size + rows.len() * 160 + 64);
     json.push_str("{\"changes\":[");
     let mut patients = BTreeSet::new();
     let mut next = after;
@@ -698,49 +796,61 @@ pub async fn pull(
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     for r in rows {
         next = r.try_get("seq")?;
-        let kind: String = r.try_get("kind")?;
+        let kind: &str = r.try_get("kind")?;
         let patient: Option<String> = r.try_get("patient_id")?;
-        let reason: Option<String> = r.try_get("reason")?;
-        let reason = reason_of(reason.as_deref().unwrap_or_default());
-        let change = match kind.as_str() {
-            "upsert" => {
-                let vs: i64 = r.try_get("version_seq")?;
-                let Some(s) = contents.get(&vs) else { continue };
-                let Some(content) = s.content.as_deref() else {
-                    continue;
-                };
-                if let Some(p) = &patient {
-                    patients.insert(p.clone());
-                }
-                format!(
-                    "{{\"upsert\":{{\"resourceType\":{},\"id\":{},\"version\":{},\"resource\":{content},\"patient\":{}}}}}",
-                    q(&s.res_type),
-                    q(&s.id),
-                    s.version,
-                    patient.as_deref().map(q).unwrap_or_else(|| "null".into())
-                )
-            }
-            "remove" => serde_json::to_string(&Change::Remove {
-                resource_type: r
-                    .try_get::<Option<String>, _>("res_type")?
-                    .unwrap_or_default(),
-                id: r
-                    .try_get::<Option<String>, _>("res_id")?
-                    .unwrap_or_default(),
-                reason,
-            })
-            .unwrap_or_default(),
-            _ => serde_json::to_string(&Change::PurgePatient {
-                patient: patient.unwrap_or_default(),
-                reason,
-            })
-            .unwrap_or_default(),
-        };
+        let reason: Option<&str> = r.try_get("reason")?;
+        let reason = reason_of(reason.unwrap_or_default());
+        let content: Option<&str> = r.try_get("content")?;
+        if kind == "upsert" && content.is_none() {
+            continue;
+        }
         if !first {
             json.push(',');
         }
+        match (kind, content) {
+            ("upsert", Some(content)) => {
+                let res_type: &str = r.try_get("v_type")?;
+                let res_id: &str = r.try_get("v_id")?;
+                let version: i64 = r.try_get("version")?;
+                json.push_str("{\"upsert\":{\"resourceType\":");
+                json.push_str(&q(res_type));
+                json.push_str(",\"id\":");
+                json.push_str(&q(res_id));
+                json.push_str(",\"version\":");
+                json.push_str(&version.to_string());
+                json.push_str(",\"resource\":");
+                json.push_str(content);
+                json.push_str(",\"patient\":");
+                match &patient {
+                    Some(p) => json.push_str(&q(p)),
+                    None => json.push_str("null"),
+                }
+                json.push_str("}}");
+                if let Some(p) = patient {
+                    patients.insert(p);
+                }
+            }
+            ("remove", _) => json.push_str(
+                &serde_json::to_string(&Change::<Value>::Remove {
+                    resource_type: r
+                        .try_get::<Option<String>, _>("res_type")?
+                        .unwrap_or_default(),
+                    id: r
+                        .try_get::<Option<String>, _>("res_id")?
+                        .unwrap_or_default(),
+                    reason,
+                })
+                .unwrap_or_default(),
+            ),
+            _ => json.push_str(
+                &serde_json::to_string(&Change::<Value>::PurgePatient {
+                    patient: patient.unwrap_or_default(),
+                    reason,
+                })
+                .unwrap_or_default(),
+            ),
+        }
         first = false;
-        json.push_str(&change);
     }
     json.push_str(&format!(
         "],\"next\":{},\"more\":{more}}}",

@@ -186,6 +186,106 @@ impl ResourceFacts {
     pub fn is_only_about(&self, patient_id: &str) -> bool {
         self.kind.is_patient_record() && self.patients.len() == 1 && self.patients[0] == patient_id
     }
+
+    /// The facts as one line of text, to keep beside a stored version so that a decision
+    /// about it needs no parsing of its JSON: [`ResourceFacts::from_stored`] gives back
+    /// exactly these facts.
+    ///
+    /// The line is `f1|type|id|kind|patients|author|restricted|sensitivities|shared`, lists
+    /// separated by spaces. Every field is a type name, an id, a kind code or a number,
+    /// none of which can hold `|` or a space.
+    pub fn to_stored(&self) -> String {
+        let (restricted, sensitivities, shared) = self.labels.parts();
+        format!(
+            "{STORED_FACTS_TAG}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.resource_type,
+            self.id.as_deref().unwrap_or_default(),
+            self.kind.code(),
+            self.patients.join(" "),
+            self.author_org.as_deref().unwrap_or_default(),
+            u8::from(restricted),
+            sensitivities,
+            shared.join(" "),
+        )
+    }
+
+    /// Facts written by [`ResourceFacts::to_stored`]; None for any other text (the facts
+    /// must then be read from the JSON).
+    pub fn from_stored(text: &str) -> Option<ResourceFacts> {
+        let mut fields = text.split('|');
+        if fields.next()? != STORED_FACTS_TAG {
+            return None;
+        }
+        let resource_type = fields.next().filter(|t| fhir::is_type_name(t))?;
+        let id = optional_id(fields.next()?)?;
+        let kind = Kind::from_code(fields.next()?)?;
+        let patients = id_list(fields.next()?)?;
+        let author_org = optional_id(fields.next()?)?;
+        let restricted = match fields.next()? {
+            "0" => false,
+            "1" => true,
+            _ => return None,
+        };
+        let sensitivities = fields.next()?.parse().ok()?;
+        let shared = id_list(fields.next()?)?;
+        if fields.next().is_some() {
+            return None;
+        }
+        Some(ResourceFacts {
+            resource_type: resource_type.to_owned(),
+            id,
+            kind,
+            patients,
+            author_org,
+            labels: Labels::from_parts(restricted, sensitivities, shared)?,
+        })
+    }
+}
+
+/// The version of the stored facts' text: a line with another tag is not read.
+const STORED_FACTS_TAG: &str = "f1";
+
+/// An id field of stored facts: empty for none; None when it is not an id.
+fn optional_id(field: &str) -> Option<Option<String>> {
+    match field {
+        "" => Some(None),
+        id if fhir::is_id(id) => Some(Some(id.to_owned())),
+        _ => None,
+    }
+}
+
+/// A list of ids of stored facts, sorted and distinct as the facts keep them; None when
+/// it is not one.
+fn id_list(field: &str) -> Option<Vec<String>> {
+    if field.is_empty() {
+        return Some(Vec::new());
+    }
+    let ids: Vec<String> = field.split(' ').map(str::to_owned).collect();
+    (ids.iter().all(|i| fhir::is_id(i)) && ids.windows(2).all(|w| w[0] < w[1])).then_some(ids)
+}
+
+impl Kind {
+    /// Each kind's code in stored facts, in declaration order.
+    const CODES: [(Kind, &'static str); 7] = [
+        (Kind::Demographics, "demographics"),
+        (Kind::CareCoordination, "coordination"),
+        (Kind::Clinical, "clinical"),
+        (Kind::Directory, "directory"),
+        (Kind::DeviceRegistry, "device"),
+        (Kind::Audit, "audit"),
+        (Kind::Other, "other"),
+    ];
+
+    fn code(self) -> &'static str {
+        Kind::CODES[self as usize].1
+    }
+
+    fn from_code(code: &str) -> Option<Kind> {
+        Kind::CODES
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map(|(k, _)| *k)
+    }
 }
 
 /// Reads the authoring organisation from `meta.source`.
@@ -417,5 +517,67 @@ impl OrgIndex {
     /// Whether the organisation provides social care.
     pub fn is_social_care(&self, organization_id: &str) -> bool {
         self.kind(organization_id) == OrgKind::SocialCare
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn stored_facts_read_back_exactly() {
+        let resources = [
+            json!({"resourceType": "Patient", "id": "p1"}),
+            json!({"resourceType": "Observation", "id": "o.1-x",
+                "meta": {"source": "Organization/gp-1",
+                    "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"},
+                                 {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}],
+                    "tag": [{"system": SHARED_WITH_SYSTEM, "code": "trust-b"},
+                            {"system": SHARED_WITH_SYSTEM, "code": "Organization/trust-a"}]},
+                "subject": {"reference": "Patient/p1"}}),
+            json!({"resourceType": "Appointment", "participant": [
+                {"actor": {"reference": "Patient/p2"}}, {"actor": {"reference": "Patient/p1"}},
+                {"actor": {"reference": "Patient/p2"}}]}),
+            json!({"resourceType": "Condition", "meta": {"security": "not a list"}}),
+            json!({"resourceType": "Organization", "id": "org"}),
+            json!({"resourceType": "Device", "id": "laptop-7"}),
+            json!({"resourceType": "AuditEvent", "id": "a"}),
+            json!({"resourceType": "Basic", "id": "b"}),
+            json!({"resourceType": "Provenance", "target": [{"reference": "Patient/p9"}]}),
+        ];
+        for r in &resources {
+            let facts = ResourceFacts::from_json(r).unwrap();
+            let text = facts.to_stored();
+            assert_eq!(ResourceFacts::from_stored(&text), Some(facts), "{text}");
+        }
+        let moved = ResourceFacts::from_json(&resources[4])
+            .unwrap()
+            .about_patient("p3");
+        assert_eq!(ResourceFacts::from_stored(&moved.to_stored()), Some(moved));
+    }
+
+    #[test]
+    fn other_text_is_not_taken_for_stored_facts() {
+        let good = ResourceFacts::from_json(&json!({"resourceType": "Patient", "id": "p1"}))
+            .unwrap()
+            .to_stored();
+        assert!(ResourceFacts::from_stored(&good).is_some());
+        for bad in [
+            "",
+            "f2|Patient|p1|demographics|p1||0|0|",
+            "f1|patient|p1|demographics|p1||0|0|",
+            "f1|Patient|p 1|demographics|p1||0|0|",
+            "f1|Patient|p1|clinicalish|p1||0|0|",
+            "f1|Patient|p1|demographics|p2 p1||0|0|",
+            "f1|Patient|p1|demographics|p1||2|0|",
+            "f1|Patient|p1|demographics|p1||0|256|",
+            "f1|Patient|p1|demographics|p1||0|0|b a",
+            "f1|Patient|p1|demographics|p1||0|0||",
+            "f1|Patient|p1|demographics|p1||0|0",
+        ] {
+            assert_eq!(ResourceFacts::from_stored(bad), None, "{bad}");
+        }
     }
 }

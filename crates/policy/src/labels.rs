@@ -140,6 +140,9 @@ impl Sensitivity {
     }
 }
 
+/// Every sensitivity bit.
+const ALL_BITS: u16 = (1 << Sensitivity::ALL.len()) - 1;
+
 /// The security labels on one record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Labels {
@@ -257,6 +260,28 @@ impl Labels {
     /// within its organisation unless shared.
     pub fn limits_organisations(&self) -> bool {
         self.restricted || self.sensitivities != 0
+    }
+
+    /// The labels as the fields of [`crate::ResourceFacts::to_stored`]: restricted, the
+    /// sensitivities as bits, the organisations shared with.
+    pub(crate) fn parts(&self) -> (bool, u16, &[String]) {
+        (self.restricted, self.sensitivities, &self.shared_with)
+    }
+
+    /// The labels back from [`Labels::parts`]; None when the bits name no sensitivity or
+    /// the organisations are not sorted, distinct ids.
+    pub(crate) fn from_parts(
+        restricted: bool,
+        sensitivities: u16,
+        shared_with: Vec<String>,
+    ) -> Option<Labels> {
+        let sorted = shared_with.windows(2).all(|w| w[0] < w[1]);
+        (sensitivities & !ALL_BITS == 0 && sorted && shared_with.iter().all(|o| fhir::is_id(o)))
+            .then_some(Labels {
+                restricted,
+                sensitivities,
+                shared_with,
+            })
     }
 
     /// Whether a person in this role is allowed for every sensitivity on the

@@ -61,5 +61,5 @@ pub use replica::{
 pub use secret::{Passphrase, RecoveryKey, SecretBytes, SecretString};
 pub use sync_store::{
     AuditEntry, CaseloadEntry, DeviceState, PageApplied, PatientFreshness, PullPageWrite,
-    PulledResource, SyncedUpdate,
+    PulledResource, ResourceJson, SyncedUpdate,
 };

@@ -1220,22 +1220,29 @@ impl Replica {
 /// document's date, a condition's onset… (FHIR date-times sort as text within one zone
 /// format, which the hub writes).
 pub(crate) fn clinical_time(resource: &Value) -> Option<&str> {
-    [
-        "effectiveDateTime",
-        "effectiveInstant",
-        "issued",
-        "date",
-        "authoredOn",
-        "recordedDate",
-        "onsetDateTime",
-        "occurrenceDateTime",
-        "start",
-    ]
-    .iter()
-    .find_map(|k| resource.get(*k).and_then(Value::as_str))
-    .or_else(|| {
-        ["effectivePeriod", "period"]
-            .iter()
-            .find_map(|k| resource.get(*k)?.get("start")?.as_str())
-    })
+    CLINICAL_TIME_FIELDS
+        .iter()
+        .find_map(|k| resource.get(*k).and_then(Value::as_str))
+        .or_else(|| {
+            CLINICAL_PERIOD_FIELDS
+                .iter()
+                .find_map(|k| resource.get(*k)?.get("start")?.as_str())
+        })
 }
+
+/// The elements [`clinical_time`] reads, the first string one wins.
+pub(crate) const CLINICAL_TIME_FIELDS: [&str; 9] = [
+    "effectiveDateTime",
+    "effectiveInstant",
+    "issued",
+    "date",
+    "authoredOn",
+    "recordedDate",
+    "onsetDateTime",
+    "occurrenceDateTime",
+    "start",
+];
+
+/// The periods whose `start` [`clinical_time`] reads when none of
+/// [`CLINICAL_TIME_FIELDS`] is a string, the first string one wins.
+pub(crate) const CLINICAL_PERIOD_FIELDS: [&str; 2] = ["effectivePeriod", "period"];

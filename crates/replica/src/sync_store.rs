@@ -13,6 +13,8 @@
 //! * A pulled version never discards a pending edit: the synced copy
 //!   (`resource`) is kept apart from the outbox.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -54,9 +56,10 @@ pub struct DeviceState {
 
 /// One resource version of a pulled page.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PulledResource {
-    /// The resource (string `resourceType` and `id` required).
-    pub resource: Value,
+pub struct PulledResource<R = Value> {
+    /// The resource (string `resourceType` and `id` required): a [`Value`], or its JSON
+    /// text as the hub sent it, stored as it is ([`ResourceJson`]).
+    pub resource: R,
     /// The hub version, stored as the copy's base version.
     pub version: String,
     /// The patient it belongs to; `None` for shared data (stored as `''`).
@@ -66,13 +69,13 @@ pub struct PulledResource {
 /// What to commit for one pulled page, in this order: `purges`, `removals`,
 /// `upserts`, then the checkpoint (and freshness when `complete`).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct PullPageWrite {
+pub struct PullPageWrite<R = Value> {
     /// Patients whose every resource leaves the replica.
     pub purges: Vec<String>,
     /// Resources to delete: `(resource_type, id)`.
     pub removals: Vec<(String, String)>,
     /// Resource versions to store (replacing older copies).
-    pub upserts: Vec<PulledResource>,
+    pub upserts: Vec<PulledResource<R>>,
     /// The pull checkpoint after this page.
     pub checkpoint: String,
     /// Whether this page ends the pull: every patient in the replica is then
@@ -134,6 +137,9 @@ pub struct PatientFreshness {
     /// End of the last complete pull that covered them.
     pub synced_at: DateTime<Utc>,
 }
+
+/// The page cache during a sync, in KiB.
+const SYNC_CACHE_KIB: i64 = 16 * 1024;
 
 fn enc(v: &Value) -> Result<String> {
     serde_json::to_string(v).map_err(|_| ReplicaError::InvalidInput("JSON not serialisable".into()))
@@ -259,27 +265,64 @@ fn stored_version(conn: &Connection, resource_type: &str, id: &str) -> Result<Op
     Ok(v.flatten().and_then(|v| v.parse().ok()))
 }
 
+/// A resource as a pulled page stores it: its JSON text.
+pub trait ResourceJson {
+    /// The JSON text to store.
+    fn json_text(&self) -> Cow<'_, str>;
+}
+
+impl ResourceJson for Value {
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+impl ResourceJson for str {
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl ResourceJson for String {
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl ResourceJson for Cow<'_, str> {
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<T: ResourceJson + ?Sized> ResourceJson for &T {
+    fn json_text(&self) -> Cow<'_, str> {
+        (**self).json_text()
+    }
+}
+
+/// Stores a resource's JSON text as it is, with what the replica's queries need read from
+/// the text: the same values as read from the parsed resource (`clinical_time`).
 fn upsert(
     conn: &Connection,
-    resource: &Value,
+    content: &str,
     version: &str,
     patient_id: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let field = |name: &str| -> Result<&str> {
-        match resource.get(name).and_then(Value::as_str) {
-            Some(s) if !s.is_empty() => Ok(s),
+    let head = serde_json::from_str::<head::Head<'_>>(content)
+        .map_err(|_| ReplicaError::InvalidInput("a resource must be a JSON object".into()))?;
+    let field = |name: &str, value: &Option<Cow<'_, str>>| -> Result<String> {
+        match value.as_deref() {
+            Some(s) if !s.is_empty() => Ok(s.to_owned()),
             _ => Err(ReplicaError::InvalidInput(format!(
                 "resource needs a non-empty string {name}"
             ))),
         }
     };
-    let resource_type = field("resourceType")?;
-    let id = field("id")?;
-    let version_id = resource
-        .get("meta")
-        .and_then(|m| m.get("versionId"))
-        .and_then(Value::as_str);
+    let resource_type = field("resourceType", &head.resource_type)?;
+    let id = field("id", &head.id)?;
+    let version_id = head.version_id.as_deref();
     // Prepared once per connection: a first sync stores tens of thousands of these.
     conn.prepare_cached(
         "INSERT INTO resource (resource_type, resource_id, version_id, content, base_version, patient_id, updated_at, clinical_time)
@@ -293,11 +336,11 @@ fn upsert(
         resource_type,
         id,
         version_id,
-        enc(resource)?,
+        content,
         version,
         patient_id,
         ts(now),
-        crate::replica::clinical_time(resource)
+        head.clinical_time()
     ])?;
     Ok(())
 }
@@ -352,6 +395,17 @@ impl Replica {
         page: &PullPageWrite,
         now: DateTime<Utc>,
     ) -> Result<PageApplied> {
+        self.apply_pull_page_json(page, now)
+    }
+
+    /// [`Replica::apply_pull_page`] for a page whose resources are held in any form
+    /// ([`ResourceJson`]), for example as the JSON text the hub sent, which is stored
+    /// as it is.
+    pub fn apply_pull_page_json<R: ResourceJson>(
+        &mut self,
+        page: &PullPageWrite<R>,
+        now: DateTime<Utc>,
+    ) -> Result<PageApplied> {
         non_empty("checkpoint", &page.checkpoint)?;
         let tx = self.conn.transaction()?;
         let mut applied = PageApplied::default();
@@ -374,7 +428,13 @@ impl Replica {
                 ));
             }
             let patient = pulled.patient_id.as_deref().unwrap_or("");
-            upsert(&tx, &pulled.resource, &pulled.version, patient, now)?;
+            upsert(
+                &tx,
+                &pulled.resource.json_text(),
+                &pulled.version,
+                patient,
+                now,
+            )?;
             applied.upserted += 1;
         }
         if page.complete {
@@ -449,7 +509,13 @@ impl Replica {
                             "the synced copy is not the edited resource".into(),
                         ));
                     }
-                    upsert(&tx, resource, &version.to_string(), &edit.patient_id, now)?;
+                    upsert(
+                        &tx,
+                        &resource.json_text(),
+                        &version.to_string(),
+                        &edit.patient_id,
+                        now,
+                    )?;
                 }
             }
             SyncedUpdate::Delete => {
@@ -623,6 +689,13 @@ impl Replica {
     pub fn relax_durability(&self, relaxed: bool) -> Result<()> {
         self.conn
             .pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })?;
+        // A sync writes pages all over the indexes: a larger page cache keeps them
+        // decrypted between its commits (SQLite's default of 2 MiB otherwise).
+        self.conn.pragma_update(
+            None,
+            "cache_size",
+            if relaxed { -SYNC_CACHE_KIB } else { -2000 },
+        )?;
         Ok(())
     }
 
@@ -781,4 +854,256 @@ pub struct CaseloadEntry {
     pub synced_at: Option<DateTime<Utc>>,
     /// How many alerts (Flags) they have.
     pub alerts: u64,
+}
+
+/// Reading what the replica keeps beside a resource from its JSON text, without building
+/// the resource: every element is skipped but the few read, and each is read as
+/// [`serde_json::Value::get`] would give it (the last of repeated keys; a value that is
+/// not a string, or an element of something that is not an object, counts as absent).
+mod head {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    use crate::replica::{CLINICAL_PERIOD_FIELDS, CLINICAL_TIME_FIELDS};
+
+    /// `resourceType`, `id`, `meta.versionId` and the clinical time's candidates.
+    #[derive(Default)]
+    pub(super) struct Head<'a> {
+        pub(super) resource_type: Option<Cow<'a, str>>,
+        pub(super) id: Option<Cow<'a, str>>,
+        pub(super) version_id: Option<Cow<'a, str>>,
+        times: [Option<Cow<'a, str>>; CLINICAL_TIME_FIELDS.len()],
+        period_starts: [Option<Cow<'a, str>>; CLINICAL_PERIOD_FIELDS.len()],
+    }
+
+    impl Head<'_> {
+        /// `crate::replica::clinical_time` of the resource.
+        pub(super) fn clinical_time(&self) -> Option<&str> {
+            self.times
+                .iter()
+                .chain(&self.period_starts)
+                .find_map(|t| t.as_deref())
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Head<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct HeadVisitor;
+            impl<'de> Visitor<'de> for HeadVisitor {
+                type Value = Head<'de>;
+
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a JSON object")
+                }
+
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
+                    let mut head = Head::default();
+                    while let Some(Text(key)) = map.next_key()? {
+                        let time = CLINICAL_TIME_FIELDS.iter().position(|f| *f == key);
+                        let period = CLINICAL_PERIOD_FIELDS.iter().position(|f| *f == key);
+                        match (key.as_ref(), time, period) {
+                            ("resourceType", _, _) => {
+                                head.resource_type = map.next_value::<AnyText>()?.0
+                            }
+                            ("id", _, _) => head.id = map.next_value::<AnyText>()?.0,
+                            ("meta", _, _) => {
+                                head.version_id = map.next_value_seed(Element("versionId"))?
+                            }
+                            (_, Some(i), _) => head.times[i] = map.next_value::<AnyText>()?.0,
+                            (_, _, Some(i)) => {
+                                head.period_starts[i] = map.next_value_seed(Element("start"))?
+                            }
+                            _ => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                    }
+                    Ok(head)
+                }
+            }
+            d.deserialize_map(HeadVisitor)
+        }
+    }
+
+    /// A string (borrowed from the text when it has no escapes).
+    struct Text<'a>(Cow<'a, str>);
+
+    impl<'de> Deserialize<'de> for Text<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_str(TextVisitor).map(Text)
+        }
+    }
+
+    struct TextVisitor;
+
+    impl<'de> Visitor<'de> for TextVisitor {
+        type Value = Cow<'de, str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+
+    /// Any JSON value: the string if it is one.
+    struct AnyText<'a>(Option<Cow<'a, str>>);
+
+    impl<'de> Deserialize<'de> for AnyText<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(AnyVisitor(None)).map(AnyText)
+        }
+    }
+
+    /// Any JSON value: with `Some(name)`, the string element `name` of an object; with
+    /// None, the value itself if it is a string.
+    struct AnyVisitor(Option<&'static str>);
+
+    impl<'de> Visitor<'de> for AnyVisitor {
+        type Value = Option<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(self.0.is_none().then_some(Cow::Borrowed(v)))
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(self.0.is_none().then(|| Cow::Owned(v.to_owned())))
+        }
+
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(self.0.is_none().then_some(Cow::Owned(v)))
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        /// An object (with `arbitrary_precision`, also how a number arrives).
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(Text(key)) = map.next_key()? {
+                if Some(key.as_ref()) == self.0 {
+                    found = map.next_value::<AnyText>()?.0;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    /// The string element of an object, if the value is an object that has one.
+    struct Element(&'static str);
+
+    impl<'de> DeserializeSeed<'de> for Element {
+        type Value = Option<Cow<'de, str>>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(AnyVisitor(Some(self.0)))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde_json::Value;
+
+        use super::Head;
+        use crate::replica::clinical_time;
+
+        /// What the replica reads from a resource, from its text and from the parsed value.
+        fn both(text: &str) -> (Vec<Option<String>>, Vec<Option<String>>) {
+            let head: Head<'_> = serde_json::from_str(text).expect(text);
+            let value: Value = serde_json::from_str(text).expect(text);
+            let s = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+            (
+                vec![
+                    head.resource_type.as_deref().map(str::to_owned),
+                    head.id.as_deref().map(str::to_owned),
+                    head.version_id.as_deref().map(str::to_owned),
+                    head.clinical_time().map(str::to_owned),
+                ],
+                vec![
+                    s("resourceType"),
+                    s("id"),
+                    value
+                        .get("meta")
+                        .and_then(|m| m.get("versionId"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    clinical_time(&value).map(str::to_owned),
+                ],
+            )
+        }
+
+        #[test]
+        fn the_head_read_from_text_is_what_the_value_gives() {
+            for text in [
+                r#"{"resourceType":"Observation","id":"o1","meta":{"versionId":"3"},"effectiveDateTime":"2026-01-02"}"#,
+                r#"{"resourceType":"Observation","id":"o1","effectiveDateTime":12.50,"issued":"2026-02-01T10:00:00Z"}"#,
+                r#"{"resourceType":"Observation","id":"o1","effectiveDateTime":{"x":"y"},"effectivePeriod":{"end":"e","start":"2025-12-31"}}"#,
+                r#"{"resourceType":"Encounter","id":"e\u0031","period":{"start":"a\"b"},"meta":{"versionId":7}}"#,
+                r#"{"resourceType":"Encounter","id":"e1","period":["x"],"effectivePeriod":"2025","start":null}"#,
+                r#"{"resourceType":"Condition","id":"c1","onsetDateTime":"2020","recordedDate":"2021","meta":[1]}"#,
+                r#"{"resourceType":"Task","id":"t1","authoredOn":"1","authoredOn":"2","meta":{"versionId":"1"},"meta":{}}"#,
+                r#"{"id":"x","resourceType":"Patient","contained":[{"resourceType":"Observation","effectiveDateTime":"no"}]}"#,
+                r#"{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.000000000000000000001},"date":true}"#,
+            ] {
+                let (from_text, from_value) = both(text);
+                assert_eq!(from_text, from_value, "{text}");
+            }
+        }
+
+        #[test]
+        fn a_text_that_is_not_an_object_has_no_head() {
+            for text in [
+                r#"["a"]"#,
+                r#""a""#,
+                "1",
+                r#"{"id":"x""#,
+                r#"{"id":"x"} x"#,
+                r#"{"resourceType":"Encounter","period":{"start":"a"b"}}"#,
+                r#"{"meta":{"versionId":"1",}}"#,
+            ] {
+                assert!(serde_json::from_str::<Head<'_>>(text).is_err(), "{text}");
+            }
+        }
+    }
 }

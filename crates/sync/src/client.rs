@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::wire::{
     Change, Checkpoint, Edit, EditResult, PullPage, PullRequest, PushBatch, PushResult,
-    RemovalReason,
+    RemovalReason, ResourceBody,
 };
 
 /// A page the device refuses to apply.
@@ -45,7 +45,7 @@ pub enum ProtocolError {
 
 /// A resource version to store in the replica.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Upsert {
+pub struct Upsert<R = Value> {
     /// FHIR resource type.
     pub resource_type: String,
     /// Logical id.
@@ -53,7 +53,7 @@ pub struct Upsert {
     /// The hub version.
     pub version: i64,
     /// The resource.
-    pub resource: Value,
+    pub resource: R,
     /// The patient it belongs to, if any.
     pub patient: Option<String>,
 }
@@ -84,13 +84,13 @@ pub struct Purge {
 /// `checkpoint`. The lists are already reduced so that this order gives the
 /// same replica as applying the page's changes one by one.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PageEffect {
+pub struct PageEffect<R = Value> {
     /// Patients to purge.
     pub purges: Vec<Purge>,
     /// Resources to delete.
     pub removals: Vec<Removal>,
     /// Resource versions to store.
-    pub upserts: Vec<Upsert>,
+    pub upserts: Vec<Upsert<R>>,
     /// The checkpoint to store in the same transaction.
     pub checkpoint: Checkpoint,
     /// Whether to pull again straight away.
@@ -145,6 +145,8 @@ pub enum OutboxAction {
 pub struct ClientSync {
     checkpoint: Option<Checkpoint>,
     pending: Option<Checkpoint>,
+    /// Whether the applied page waiting to be committed said more changes wait.
+    pending_more: bool,
     page_size: u32,
     in_flight: Vec<String>,
 }
@@ -156,6 +158,7 @@ impl ClientSync {
         ClientSync {
             checkpoint,
             pending: None,
+            pending_more: false,
             page_size: page_size.max(1),
             in_flight: Vec::new(),
         }
@@ -176,7 +179,10 @@ impl ClientSync {
 
     /// Checks a page against the committed checkpoint and reduces it to what
     /// storage must do. Nothing counts as synced until [`ClientSync::committed`].
-    pub fn apply_page(&mut self, page: &PullPage) -> Result<PageEffect, ProtocolError> {
+    pub fn apply_page<R: ResourceBody>(
+        &mut self,
+        page: &PullPage<R>,
+    ) -> Result<PageEffect<R>, ProtocolError> {
         if let Some(checkpoint) = self.checkpoint {
             if page.next < checkpoint {
                 return Err(ProtocolError::Backwards {
@@ -193,7 +199,24 @@ impl ClientSync {
         }
         let effect = reduce(page)?;
         self.pending = Some(page.next);
+        self.pending_more = page.more;
         Ok(effect)
+    }
+
+    /// The request for the page after the applied page that waits to be committed, when
+    /// that page said more changes wait: a device may send it while it commits (the hub
+    /// serves pages from the device's feed and takes a pull as no acknowledgement of
+    /// anything; see "Pull" in the crate documentation). Its answer is applied only after
+    /// [`ClientSync::committed`]; if the commit fails, the answer is dropped and the device
+    /// pulls again from its committed checkpoint.
+    pub fn prefetch_pull(&self) -> Option<PullRequest> {
+        match self.pending {
+            Some(next) if self.pending_more => Some(PullRequest {
+                checkpoint: Some(next),
+                page_size: self.page_size,
+            }),
+            _ => None,
+        }
     }
 
     /// Records that storage committed the effect whose checkpoint is
@@ -203,6 +226,7 @@ impl ClientSync {
             return Err(ProtocolError::NotPending(checkpoint));
         }
         self.pending = None;
+        self.pending_more = false;
         self.checkpoint = Some(checkpoint);
         Ok(())
     }
@@ -280,8 +304,8 @@ fn action(client_edit_id: String, answer: &EditResult) -> OutboxAction {
     }
 }
 
-enum Slot<'a> {
-    Upsert(&'a Change),
+enum Slot<'a, R> {
+    Upsert(&'a Change<R>),
     Remove(RemovalReason),
 }
 
@@ -294,10 +318,10 @@ fn invalid(index: usize, reason: impl Into<String>) -> ProtocolError {
 
 /// Reduces a page to purges, removals and upserts whose fixed application
 /// order gives the same result as applying the changes one by one.
-fn reduce(page: &PullPage) -> Result<PageEffect, ProtocolError> {
+fn reduce<R: ResourceBody>(page: &PullPage<R>) -> Result<PageEffect<R>, ProtocolError> {
     // Latest change per resource, in first-seen order.
     let mut order: Vec<(String, String)> = Vec::new();
-    let mut slots: BTreeMap<(String, String), Slot<'_>> = BTreeMap::new();
+    let mut slots: BTreeMap<(String, String), Slot<'_, R>> = BTreeMap::new();
     let mut purges: Vec<Purge> = Vec::new();
     for (index, change) in page.changes.iter().enumerate() {
         match change {
@@ -309,12 +333,11 @@ fn reduce(page: &PullPage) -> Result<PageEffect, ProtocolError> {
                 ..
             } => {
                 check_names(index, resource_type, id)?;
-                if resource.get("resourceType").and_then(Value::as_str)
-                    != Some(resource_type.as_str())
-                {
+                let (stated_type, stated_id) = resource.names();
+                if stated_type.as_deref() != Some(resource_type.as_str()) {
                     return Err(invalid(index, "resourceType does not match the change"));
                 }
-                if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+                if stated_id.as_deref() != Some(id.as_str()) {
                     return Err(invalid(index, "id does not match the change"));
                 }
                 if patient.as_deref() == Some("") {

@@ -42,6 +42,13 @@
 //! twice is harmless because an upsert replaces and a removal of something
 //! absent does nothing.
 //!
+//! A pull acknowledges nothing: the hub serves a page from the device's feed
+//! after the checkpoint it is given, and only a pull at the end of the feed
+//! makes it add to the feed. So while the device commits a page that says
+//! more changes wait, it may already ask for the next one
+//! ([`ClientSync::prefetch_pull`]); that page is applied only after the
+//! commit, and dropped if the commit fails.
+//!
 //! # First sync
 //!
 //! When a device first syncs, or a caseload grows, the hub appends the new
@@ -181,5 +188,5 @@ pub use hub::{
 };
 pub use wire::{
     Change, Checkpoint, Edit, EditResult, PullPage, PullRequest, PushBatch, PushResult,
-    RemovalReason,
+    RawResource, RemovalReason, ResourceBody,
 };

@@ -2,8 +2,11 @@
 //! externally tagged (`{"upsert": {...}}`) so that FHIR decimals keep their
 //! written precision through a round trip.
 
+use std::borrow::Cow;
+
 use careshare_merge::Conflict;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A position in the hub's change sequence for one device.
@@ -45,11 +48,15 @@ pub struct PullRequest {
 }
 
 /// Hub → device: one page of changes, in sequence order.
+///
+/// `R` is how the page holds each resource ([`ResourceBody`]): parsed as a [`Value`], or,
+/// for a device that stores resources as the hub sent them, as their JSON text
+/// (`PullPage<Box<RawValue>>`, read without parsing the resources).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PullPage {
+pub struct PullPage<R = Value> {
     /// The changes, oldest first.
-    pub changes: Vec<Change>,
+    pub changes: Vec<Change<R>>,
     /// The checkpoint to commit together with these changes.
     pub next: Checkpoint,
     /// Whether more changes are waiting after `next`.
@@ -59,7 +66,7 @@ pub struct PullPage {
 /// One change to the device's replica.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Change {
+pub enum Change<R = Value> {
     /// Store this version of a resource (replacing any older one).
     #[serde(rename_all = "camelCase")]
     Upsert {
@@ -70,7 +77,7 @@ pub enum Change {
         /// The hub's version of the resource (`meta.versionId`).
         version: i64,
         /// The resource itself.
-        resource: Value,
+        resource: R,
         /// The patient the resource belongs to, when it belongs to one.
         #[serde(default)]
         patient: Option<String>,
@@ -93,6 +100,59 @@ pub enum Change {
         /// Why it goes.
         reason: RemovalReason,
     },
+}
+
+/// A resource as its JSON text, exactly as received: `PullPage<RawResource>` reads a page
+/// without parsing its resources (checking only their `resourceType` and `id`).
+pub type RawResource = Box<RawValue>;
+
+/// A resource as a pull page carries it.
+pub trait ResourceBody: Clone {
+    /// The `resourceType` and `id` the resource states (None: missing, not strings, or
+    /// not a JSON object).
+    fn names(&self) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>);
+
+    /// The resource's JSON text: as received for [`RawValue`], printed for a [`Value`].
+    fn json_text(&self) -> Cow<'_, str>;
+}
+
+impl ResourceBody for Value {
+    fn names(&self) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+        let name = |k: &str| self.get(k).and_then(Value::as_str).map(Cow::Borrowed);
+        (name("resourceType"), name("id"))
+    }
+
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+/// The names of a resource read from its JSON text, skipping everything else.
+#[derive(Deserialize)]
+struct Names<'a> {
+    #[serde(rename = "resourceType", borrow)]
+    resource_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+}
+
+impl ResourceBody for Box<RawValue> {
+    /// Read without building the resource; a text whose names are not plain strings in a
+    /// JSON object (or which names one twice) gives none.
+    fn names(&self) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+        // A struct also reads from an array: only an object has names.
+        if !self.get().trim_start().starts_with('{') {
+            return (None, None);
+        }
+        match serde_json::from_str::<Names<'_>>(self.get()) {
+            Ok(n) => (n.resource_type, n.id),
+            Err(_) => (None, None),
+        }
+    }
+
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.get())
+    }
 }
 
 /// Why data leaves a device's replica.

@@ -479,3 +479,84 @@ proptest! {
         let _ = serve_pull(&[], &sync.next_pull());
     }
 }
+
+#[test]
+fn a_page_read_as_text_keeps_each_resource_as_sent() {
+    let text = r#"{"changes":[
+        {"upsert":{"resourceType":"Observation","id":"o1","version":2,
+          "resource":{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.50},"note":[{"text":"caf\u00e9 \"x\""}]},
+          "patient":"p1"}},
+        {"remove":{"resourceType":"Observation","id":"o2","reason":"deleted"}},
+        {"upsert":{"resourceType":"Patient","id":"p1","version":1,
+          "resource":{"id":"p1","resourceType":"Patient"},"patient":"p1"}}],
+        "next":9,"more":true}"#;
+    let raw: PullPage<RawResource> = serde_json::from_str(text).unwrap();
+    let parsed: PullPage = serde_json::from_str(text).unwrap();
+    let mut a = ClientSync::new(None, 10);
+    let mut b = ClientSync::new(None, 10);
+    let raw_effect = a.apply_page(&raw).unwrap();
+    let effect = b.apply_page(&parsed).unwrap();
+    assert_eq!(raw_effect.removals, effect.removals);
+    assert_eq!(raw_effect.upserts.len(), 2);
+    for (r, v) in raw_effect.upserts.iter().zip(&effect.upserts) {
+        assert_eq!(
+            (&r.resource_type, &r.id, r.version, &r.patient),
+            (&v.resource_type, &v.id, v.version, &v.patient)
+        );
+        // The text as sent (escapes, decimals and key order), and the same resource.
+        assert!(text.contains(r.resource.get()), "{}", r.resource.get());
+        let reread: Value = serde_json::from_str(&r.resource.json_text()).unwrap();
+        assert_eq!(reread, v.resource);
+    }
+    assert_eq!(
+        raw_effect.upserts[0].resource.get(),
+        r#"{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.50},"note":[{"text":"caf\u00e9 \"x\""}]}"#
+    );
+    // The next page may be asked for while this one commits, never past it.
+    assert_eq!(
+        a.prefetch_pull(),
+        Some(PullRequest {
+            checkpoint: Some(Checkpoint::from_sequence(9)),
+            page_size: 10
+        })
+    );
+    a.committed(raw_effect.checkpoint).unwrap();
+    assert_eq!(a.prefetch_pull(), None);
+    assert_eq!(a.next_pull().checkpoint, Some(Checkpoint::from_sequence(9)));
+}
+
+#[test]
+fn a_page_read_as_text_refuses_resources_that_are_not_the_change() {
+    for resource in [
+        r#"{"resourceType":"Observation","id":"other"}"#,
+        r#"{"resourceType":"Condition","id":"o1"}"#,
+        r#"{"id":"o1"}"#,
+        r#"{"resourceType":"Observation","id":1}"#,
+        r#"["Observation","o1"]"#,
+        r#""o1""#,
+        r#"{"resourceType":"Observation","id":"o1","id":"o1"}"#,
+    ] {
+        let text = format!(
+            r#"{{"changes":[{{"upsert":{{"resourceType":"Observation","id":"o1","version":1,"resource":{resource}}}}}],"next":1,"more":false}}"#
+        );
+        let raw: PullPage<RawResource> = serde_json::from_str(&text).unwrap();
+        assert!(
+            matches!(
+                ClientSync::new(None, 10).apply_page(&raw),
+                Err(ProtocolError::InvalidChange { index: 0, .. })
+            ),
+            "{resource}"
+        );
+    }
+}
+
+#[test]
+fn no_prefetch_after_the_last_page() {
+    let mut sync = ClientSync::new(None, 10);
+    assert_eq!(sync.prefetch_pull(), None);
+    let effect = sync
+        .apply_page(&page(vec![upsert("o1", 1, "p1")], 3, false))
+        .unwrap();
+    assert_eq!(sync.prefetch_pull(), None);
+    sync.committed(effect.checkpoint).unwrap();
+}

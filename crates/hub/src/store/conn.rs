@@ -4,7 +4,7 @@
 
 use sqlx::{AnyConnection, PgConnection, Row};
 
-use super::{StoreError, Stored};
+use super::{StoreError, Stored, VersionFacts};
 
 /// A bind value.
 #[derive(Debug, Clone)]
@@ -53,6 +53,28 @@ impl Conn<'_> {
                 .await?
                 .iter()
                 .map(Stored::from_row)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Rows of [`super::VERSION_FACTS_COLUMNS`].
+    pub async fn fetch_version_facts(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<Vec<VersionFacts>, StoreError> {
+        Ok(match self {
+            Conn::Any(c) => bind_all!(sqlx::query::<sqlx::Any>(sql), args)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(VersionFacts::from_row)
+                .collect::<Result<_, _>>()?,
+            Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
+                .fetch_all(&mut **c)
+                .await?
+                .iter()
+                .map(VersionFacts::from_row)
                 .collect::<Result<_, _>>()?,
         })
     }

@@ -11,11 +11,16 @@ mod conn;
 mod search;
 mod write;
 
+use std::collections::HashMap;
 use std::str::FromStr;
+
+use careshare_policy::{FactsError, ResourceFacts};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 use sqlx::{AnyPool, PgPool, Row};
 
 pub use conn::{Arg, Conn};
@@ -90,6 +95,84 @@ impl Stored {
     }
 }
 
+/// A stored version without its content, with the access facts kept with it
+/// (`resource_facts`, None when it has none).
+#[derive(Debug, Clone)]
+pub struct VersionFacts {
+    pub seq: i64,
+    pub res_type: String,
+    pub id: String,
+    pub version: i64,
+    pub deleted: bool,
+    pub facts: Option<String>,
+}
+
+impl VersionFacts {
+    pub(crate) fn from_row<R>(row: &R) -> Result<VersionFacts, sqlx::Error>
+    where
+        R: Row,
+        for<'c> &'c str: sqlx::ColumnIndex<R>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(VersionFacts {
+            seq: row.try_get("seq")?,
+            res_type: row.try_get("res_type")?,
+            id: row.try_get("res_id")?,
+            version: row.try_get("version")?,
+            deleted: row.try_get::<i64, _>("deleted")? != 0,
+            facts: row.try_get("facts")?,
+        })
+    }
+}
+
+/// The columns of [`VersionFacts`], from `resource_version v LEFT JOIN resource_facts f`.
+pub(crate) const VERSION_FACTS_COLUMNS: &str =
+    "v.seq, v.res_type, v.res_id, v.version, v.deleted, f.facts";
+
+/// The access facts of each version (None for a deletion): as stored with it, or read
+/// from its JSON when it has none stored (or none this hub can read).
+pub async fn version_facts(
+    conn: &mut Conn<'_>,
+    versions: &[VersionFacts],
+) -> Result<Vec<Option<Result<ResourceFacts, FactsError>>>, StoreError> {
+    let mut out: Vec<Option<Result<ResourceFacts, FactsError>>> = versions
+        .iter()
+        .map(|v| {
+            v.facts
+                .as_deref()
+                .and_then(ResourceFacts::from_stored)
+                .map(Ok)
+        })
+        .collect();
+    let missing: Vec<i64> = versions
+        .iter()
+        .zip(&out)
+        .filter(|(v, f)| !v.deleted && f.is_none())
+        .map(|(v, _)| v.seq)
+        .collect();
+    let mut from_json: HashMap<i64, Result<ResourceFacts, FactsError>> = HashMap::new();
+    for chunk in missing.chunks(100) {
+        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resource_version WHERE seq IN ({})",
+            ph.join(",")
+        );
+        let args: Vec<Arg> = chunk.iter().map(|s| Arg::I(*s)).collect();
+        for s in conn.fetch_stored(&sql, &args).await? {
+            if let Some(resource) = s.resource()? {
+                from_json.insert(s.seq, ResourceFacts::from_json(&resource));
+            }
+        }
+    }
+    for (v, f) in versions.iter().zip(out.iter_mut()) {
+        if f.is_none() && !v.deleted {
+            *f = from_json.remove(&v.seq);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) const VERSION_COLUMNS: &str =
     "seq, res_type, res_id, version, last_updated, deleted, content";
 
@@ -102,6 +185,9 @@ pub struct Store {
     pool: AnyPool,
     /// On PostgreSQL, a native pool for write transactions (they bulk-load with COPY).
     pg: Option<PgPool>,
+    /// On SQLite, a native pool for reads of many rows (the sync feed's), which the
+    /// dialect-neutral pool would convert value by value.
+    sqlite: Option<SqlitePool>,
     dialect: Dialect,
     writer: Mutex<write::WriterState>,
     audit: Mutex<()>,
@@ -184,9 +270,28 @@ impl Store {
             ),
             Dialect::Sqlite => None,
         };
+        let sqlite = match dialect {
+            Dialect::Sqlite => Some(
+                SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(
+                        SqliteConnectOptions::from_str(&url)?
+                            .journal_mode(SqliteJournalMode::Wal)
+                            .synchronous(SqliteSynchronous::Normal)
+                            .busy_timeout(Duration::from_secs(10))
+                            // A page of the feed is read whole: fewer hand-offs between
+                            // the connection's thread and the reader.
+                            .row_buffer_size(1024),
+                    )
+                    .await?,
+            ),
+            Dialect::Postgres => None,
+        };
         Ok(Store {
             pool,
             pg,
+            sqlite,
             dialect,
             writer: Mutex::new(write::WriterState { last_updated: last }),
             audit: Mutex::new(()),
@@ -212,6 +317,15 @@ impl Store {
         if let Some(pg) = &self.pg {
             pg.close().await;
         }
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.close().await;
+        }
+    }
+
+    /// On SQLite, the native pool for reads of many rows (None on PostgreSQL: use
+    /// [`Store::pool`]).
+    pub fn sqlite_reader(&self) -> Option<&SqlitePool> {
+        self.sqlite.as_ref()
     }
 
     /// A pooled connection for reads.
@@ -279,6 +393,121 @@ pub use search::{history_rows, include, search, search_key, search_rows, snapsho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every version's stored facts, and its content.
+    async fn facts_and_content(store: &Store) -> Vec<(i64, Option<String>, String)> {
+        sqlx::query(
+            "SELECT v.seq, f.facts, v.content FROM resource_version v \
+             LEFT JOIN resource_facts f ON f.seq = v.seq WHERE v.deleted = 0",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("seq").unwrap(),
+                r.try_get("facts").unwrap(),
+                r.try_get("content").unwrap(),
+            )
+        })
+        .collect()
+    }
+
+    /// The facts kept with each version are exactly those the policy reads from its JSON,
+    /// and [`version_facts`] gives them (for a version without any, from its JSON).
+    async fn stored_facts_are_the_facts_of_the_json(store: &Store, at_least: usize) {
+        let rows = facts_and_content(store).await;
+        assert!(rows.len() >= at_least, "only {} versions", rows.len());
+        for (seq, facts, content) in &rows {
+            let json: serde_json::Value = serde_json::from_str(content).unwrap();
+            let expected = ResourceFacts::from_json(&json).unwrap();
+            let stored = facts
+                .as_deref()
+                .unwrap_or_else(|| panic!("version {seq} has no facts"));
+            assert_eq!(
+                ResourceFacts::from_stored(stored),
+                Some(expected),
+                "version {seq}"
+            );
+        }
+        // What the feed decides on, including versions written before facts were kept.
+        let seqs: Vec<i64> = rows.iter().map(|(s, _, _)| *s).take(300).collect();
+        sqlx::query(&format!(
+            "DELETE FROM resource_facts WHERE seq IN ({})",
+            seqs.iter()
+                .step_by(2)
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ))
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let mut pooled = store.reader().await.unwrap();
+        let mut conn = Conn::Any(&mut pooled);
+        let versions = conn
+            .fetch_version_facts(
+                &format!(
+                    "SELECT {VERSION_FACTS_COLUMNS} FROM resource_version v \
+                     LEFT JOIN resource_facts f ON f.seq = v.seq WHERE v.seq IN ({})",
+                    seqs.iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(versions.len(), seqs.len());
+        let decided = version_facts(&mut conn, &versions).await.unwrap();
+        for (v, f) in versions.iter().zip(decided) {
+            let (_, _, content) = rows.iter().find(|(s, _, _)| *s == v.seq).unwrap();
+            let json: serde_json::Value = serde_json::from_str(content).unwrap();
+            assert_eq!(
+                f.map(Result::unwrap),
+                Some(ResourceFacts::from_json(&json).unwrap()),
+                "version {}",
+                v.seq
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_demo_regions_stored_facts_are_those_of_its_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.sqlite").display());
+        let store = Store::connect(&url).await.unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let region =
+            careshare_demo::Region::new(careshare_demo::RegionConfig::new(40, 7, today)).unwrap();
+        crate::import::load_demo_region(&store, &region, 40)
+            .await
+            .unwrap();
+        stored_facts_are_the_facts_of_the_json(&store, 1000).await;
+    }
+
+    #[tokio::test]
+    async fn the_fhir_examples_stored_facts_are_those_of_their_json() {
+        let data = std::env::var_os("CARESHARE_FHIR_DATA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+            });
+        let folders = [
+            data.join("fhir-r4-examples"),
+            data.join("fhir-r4-validator-bundles"),
+        ];
+        for f in &folders {
+            assert!(f.exists(), "no FHIR examples at {}", f.display());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.sqlite").display());
+        let store = Store::connect(&url).await.unwrap();
+        crate::import::import_paths(&store, &folders).await.unwrap();
+        stored_facts_are_the_facts_of_the_json(&store, 80).await;
+    }
 
     #[test]
     fn the_aliased_columns_are_the_version_columns() {

@@ -2,6 +2,7 @@
 
 use careshare_fhir::datetime::format_instant;
 use careshare_fhir::search::IndexEntries;
+use careshare_policy::ResourceFacts;
 use serde_json::{Map, Value};
 use sqlx::{Any, AnyConnection, Postgres, Transaction};
 use tokio::sync::MutexGuard;
@@ -42,6 +43,8 @@ struct Buffer {
     dates: Vec<(i64, String, &'static str, i64, i64)>,
     refs: Vec<(i64, String, &'static str, String)>,
     compartments: Vec<(i64, String)>,
+    /// Each version's access facts ([`careshare_policy::ResourceFacts::to_stored`]).
+    facts: Vec<(i64, String)>,
 }
 
 impl Buffer {
@@ -296,6 +299,11 @@ impl WriteTx<'_> {
                 for pid in &entries.patients {
                     b.compartments.push((seq, pid.clone()));
                 }
+                // The facts the access policy decides on, worked out once per version (a
+                // resource they cannot be read from has none; it is decided from its JSON).
+                if let Ok(facts) = ResourceFacts::from_json(resource) {
+                    b.facts.push((seq, facts.to_stored()));
+                }
                 Some(
                     serde_json::to_string(resource)
                         .map_err(|e| StoreError::Corrupt(format!("{res_type}/{id}"), e))?,
@@ -398,6 +406,13 @@ impl WriteTx<'_> {
             b.compartments
                 .iter()
                 .map(|(s, p)| vec![Arg::I(*s), Arg::S(p)]),
+        )
+        .await?;
+        insert_rows(
+            conn,
+            "resource_facts (seq, facts)",
+            2,
+            b.facts.iter().map(|(s, f)| vec![Arg::I(*s), Arg::S(f)]),
         )
         .await?;
         Ok(())
@@ -541,5 +556,12 @@ async fn copy_rows(tx: &mut Transaction<'static, Postgres>, b: &Buffer) -> Resul
         t.push('\n');
     }
     copy(tx, "COPY compartment (seq, patient_id) FROM STDIN", t).await?;
+    let mut t = String::new();
+    for (s, facts) in &b.facts {
+        t.push_str(&format!("{s}\t"));
+        copy_text(facts, &mut t);
+        t.push('\n');
+    }
+    copy(tx, "COPY resource_facts (seq, facts) FROM STDIN", t).await?;
     Ok(())
 }
