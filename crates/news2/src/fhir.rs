@@ -31,7 +31,9 @@
 //! on supplemental oxygen" (LOINC 3150-0 is a measured inhaled oxygen
 //! concentration, which a community nurse does not have). Following the
 //! INTEROPen Care Connect NEWS2 guidance, the Observation's code is the text
-//! "Air or oxygen" and the value is the SNOMED CT finding.
+//! "Air or oxygen" and the value is the SNOMED CT finding. Read too: *Patient
+//! on oxygen* as the code answered SNOMED CT *Yes* / *No* in the value (a
+//! "No" is air; an answer not understood is not read as either).
 //!
 //! **SpO2 scale 2.** A patient on scale 2 has a prescribed target saturation
 //! of 88–92 %, so the SpO2 Observation carries that target as a
@@ -126,6 +128,10 @@ pub mod codes {
     pub const BREATHING_ROOM_AIR: &str = "722742002";
     /// SNOMED CT patient on oxygen.
     pub const PATIENT_ON_OXYGEN: &str = "371825009";
+    /// SNOMED CT yes (the answer to *Patient on oxygen* asked as a question).
+    pub const SNOMED_YES: &str = "373066001";
+    /// SNOMED CT no.
+    pub const SNOMED_NO: &str = "373067005";
 
     /// SNOMED CT NEWS2 total score (UK edition).
     pub const NEWS2_TOTAL: &str = "1104051000000101";
@@ -943,9 +949,7 @@ pub fn read_fhir_observation(resource: &Value) -> Result<Vec<Reading>, Observati
             readings.push(Reading::AirOrOxygen(air_or_oxygen_from_flow(&text)?));
         }
     }
-    if let Some(value) = air_or_oxygen_from(resource.get("valueCodeableConcept"))
-        .or_else(|| air_or_oxygen_from(code))
-    {
+    if let Some(value) = air_or_oxygen_of(resource, code) {
         readings.push(Reading::AirOrOxygen(value));
     }
 
@@ -1187,6 +1191,37 @@ fn consciousness_from(concept: &Value) -> Option<Consciousness> {
             UNRESPONSIVE => Some(Consciousness::Unresponsive),
             _ => None,
         })
+}
+
+/// Air or oxygen as an Observation records it: the finding (*Breathing room
+/// air* / *Patient on oxygen*) as the value; or *Patient on oxygen* asked as
+/// the code and answered Yes or No in the value; or, with no value at all,
+/// the finding as the code. A value that says something else is not read
+/// as either: the question alone never means oxygen.
+fn air_or_oxygen_of(resource: &Value, code: Option<&Value>) -> Option<AirOrOxygen> {
+    let value = resource.get("valueCodeableConcept");
+    if let Some(found) = air_or_oxygen_from(value) {
+        return Some(found);
+    }
+    if codings(code).any(|c| c == (SNOMED, PATIENT_ON_OXYGEN)) {
+        let answer = codings(value)
+            .filter(|(system, _)| *system == SNOMED)
+            .find_map(|(_, code)| match code {
+                SNOMED_YES => Some(AirOrOxygen::Oxygen),
+                SNOMED_NO => Some(AirOrOxygen::Air),
+                _ => None,
+            });
+        if answer.is_some() {
+            return answer;
+        }
+    }
+    let has_value = resource
+        .as_object()
+        .is_some_and(|o| o.keys().any(|k| k.starts_with("value")));
+    if has_value {
+        return None;
+    }
+    air_or_oxygen_from(code)
 }
 
 fn air_or_oxygen_from(concept: Option<&Value>) -> Option<AirOrOxygen> {

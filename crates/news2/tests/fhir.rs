@@ -535,11 +535,41 @@ fn reads_air_or_oxygen_in_its_several_forms() {
             observation(coding(LOINC, "3151-8"), quantity(json!(0), "L/min")),
             AirOrOxygen::Air,
         ),
+        // "Patient on oxygen?" asked as the code and answered in the value: a "No" is air.
+        (
+            observation(
+                coding(SCT, "371825009"),
+                json!({ "valueCodeableConcept": coding(SCT, "373067005") }),
+            ),
+            AirOrOxygen::Air,
+        ),
+        (
+            observation(
+                coding(SCT, "371825009"),
+                json!({ "valueCodeableConcept": coding(SCT, "373066001") }),
+            ),
+            AirOrOxygen::Oxygen,
+        ),
     ];
     for (resource, expected) in cases {
         assert_eq!(
             read_fhir_observation(&resource).unwrap(),
             vec![Reading::AirOrOxygen(expected)],
+            "{resource}"
+        );
+    }
+}
+
+#[test]
+fn the_oxygen_question_with_an_answer_it_does_not_know_is_not_oxygen() {
+    for value in [
+        json!({ "valueCodeableConcept": coding(SCT, "261665006") }), // unknown
+        json!({ "valueString": "not recorded" }),
+    ] {
+        let resource = observation(coding(SCT, "371825009"), value);
+        assert_eq!(
+            read_fhir_observation(&resource).unwrap(),
+            vec![],
             "{resource}"
         );
     }

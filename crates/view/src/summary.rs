@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use base64::Engine as _;
 use careshare_news2::{from_fhir_observations, read_fhir_observation, score, Reading, SpO2Scale};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api::{
     CaseloadRow, DocumentEntry, Entry, PatientSummary, Source, TaskEntry, VitalPoint, VitalSeries,
@@ -747,36 +747,6 @@ fn appointment_entry(h: &Held, a: &Authors<'_>) -> Entry {
 
 // --------------------------------------------------------------- observations
 
-/// The demo region (and some systems) record "air or oxygen" as *Patient on
-/// oxygen* = Yes/No; `careshare-news2` reads the coded findings *Breathing
-/// room air* / *Patient on oxygen* in the value. This rewrites the Yes/No
-/// form to those findings so the set is read as recorded.
-fn normalise_air_or_oxygen(obs: &Value) -> Option<Value> {
-    const ON_OXYGEN: &str = "371825009";
-    const YES: &str = "373066001";
-    const NO: &str = "373067005";
-    if !has_coding(obs.get("code"), SNOMED, ON_OXYGEN) {
-        return None;
-    }
-    let value = obs.get("valueCodeableConcept");
-    let finding = if has_coding(value, SNOMED, NO) {
-        ("722742002", "Breathing room air")
-    } else if has_coding(value, SNOMED, YES) {
-        (ON_OXYGEN, "Patient on oxygen")
-    } else {
-        return None;
-    };
-    let mut out = obs.clone();
-    if let Some(map) = out.as_object_mut() {
-        map.insert("code".into(), json!({"text": "Air or oxygen"}));
-        map.insert(
-            "valueCodeableConcept".into(),
-            json!({"coding": [{"system": SNOMED, "code": finding.0, "display": finding.1}]}),
-        );
-    }
-    Some(out)
-}
-
 fn effective(obs: &Value) -> Option<(String, DateTime<Utc>)> {
     let text = str_at(obs, "effectiveDateTime")
         .or_else(|| obs.get("effectivePeriod").and_then(|p| str_at(p, "start")))
@@ -810,11 +780,7 @@ impl ObservationSet<'_> {
         }) {
             return u8::try_from(total).ok();
         }
-        let resources: Vec<Value> = self
-            .members
-            .iter()
-            .map(|h| normalise_air_or_oxygen(&h.resource).unwrap_or_else(|| h.resource.clone()))
-            .collect();
+        let resources: Vec<Value> = self.members.iter().map(|h| h.resource.clone()).collect();
         let observations = from_fhir_observations(&resources).ok()?;
         score(&observations).total()
     }
@@ -1110,6 +1076,7 @@ pub fn patient_summary(input: &SummaryInput<'_>) -> PatientSummary {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use serde_json::json;
 
     const TODAY: &str = "2026-11-26";
 
