@@ -266,6 +266,28 @@ fn held(records: Vec<careshare_client::HeldResource>) -> Vec<Held> {
         .collect()
 }
 
+/// Refuses a new replica passphrase too weak to protect the record.
+fn require_strong(passphrase: &str) -> CoreResult<()> {
+    let strength = passphrase_strength(passphrase);
+    if strength.acceptable {
+        return Ok(());
+    }
+    Err(CoreError::InvalidInput(format!(
+        "passphrase: too weak ({}). {}",
+        strength.label.to_lowercase(),
+        strength.feedback.unwrap_or_default()
+    )))
+}
+
+/// Closes a session left open but no longer in use (its key goes with it).
+fn close_stale(session: &mut Option<Session>) {
+    if let Some(stale) = session.take() {
+        if let Err(e) = stale.lock() {
+            tracing::warn!("closing the replica: {e}");
+        }
+    }
+}
+
 impl AppCore {
     /// A core over the replica in `config.dir` (nothing is opened yet).
     pub fn new(config: Config) -> Arc<AppCore> {
@@ -423,6 +445,19 @@ impl AppCore {
 
     // -------------------------------------------------------------- locking
 
+    /// Makes a just-opened session the app's: shows it and starts a sync.
+    fn install(
+        self: &Arc<Self>,
+        mut guard: tokio::sync::MutexGuard<'_, Option<Session>>,
+        session: Session,
+    ) -> AppStatus {
+        self.opened(&session);
+        *guard = Some(session);
+        drop(guard);
+        self.start_sync();
+        self.app_status()
+    }
+
     /// How strong a proposed passphrase is.
     pub fn passphrase_strength(&self, passphrase: &str) -> PassphraseStrength {
         self.touch();
@@ -433,21 +468,14 @@ impl AppCore {
     /// starts the first sync.
     pub async fn enrol(self: &Arc<Self>, request: EnrolRequest) -> CoreResult<AppStatus> {
         self.touch();
-        let strength = passphrase_strength(&request.passphrase);
-        if !strength.acceptable {
-            return Err(CoreError::InvalidInput(format!(
-                "passphrase: too weak ({}). {}",
-                strength.label.to_lowercase(),
-                strength.feedback.unwrap_or_default()
-            )));
-        }
+        require_strong(&request.passphrase)?;
         let hub_url = request.hub_url.trim().to_owned();
         if hub_url.is_empty() {
             return Err(CoreError::InvalidInput(
                 "hub_url: give the hub's address".into(),
             ));
         }
-        let mut guard = self.session.lock().await;
+        let guard = self.session.lock().await;
         if guard.is_some() {
             return Err(ClientError::AlreadyEnrolled(self.config.dir.clone()).into());
         }
@@ -470,11 +498,7 @@ impl AppCore {
         e.http = self.config.http.clone();
         let session = enrol(e, Utc::now()).await?;
         tracing::info!("enrolled as {}", session.device().username);
-        self.opened(&session);
-        *guard = Some(session);
-        drop(guard);
-        self.start_sync();
-        Ok(self.app_status())
+        Ok(self.install(guard, session))
     }
 
     /// Opens the replica with the passphrase (checking in with the hub when
@@ -493,11 +517,7 @@ impl AppCore {
         if guard.is_some() && self.shared().unlocked {
             return Ok(self.app_status());
         }
-        if let Some(stale) = guard.take() {
-            if let Err(e) = stale.lock() {
-                tracing::warn!("closing the replica: {e}");
-            }
-        }
+        close_stale(&mut guard);
         let pass = Passphrase::new(passphrase);
         let now = Utc::now();
         let (dir, http) = (self.config.dir.clone(), self.config.http.clone());
@@ -528,11 +548,7 @@ impl AppCore {
             Err(e) => return Err(self.fail(&mut guard, e)),
         };
         drop(pass);
-        self.opened(&session);
-        *guard = Some(session);
-        drop(guard);
-        self.start_sync();
-        Ok(self.app_status())
+        Ok(self.install(guard, session))
     }
 
     /// Re-authorises a device locked after too many wrong passphrases: the
@@ -546,14 +562,7 @@ impl AppCore {
         passphrase: String,
     ) -> CoreResult<AppStatus> {
         self.touch();
-        let strength = passphrase_strength(&passphrase);
-        if !strength.acceptable {
-            return Err(CoreError::InvalidInput(format!(
-                "passphrase: too weak ({}). {}",
-                strength.label.to_lowercase(),
-                strength.feedback.unwrap_or_default()
-            )));
-        }
+        require_strong(&passphrase)?;
         if hub_passphrase.is_empty() {
             return Err(CoreError::InvalidInput(
                 "hub_passphrase: give your hub passphrase".into(),
@@ -565,11 +574,7 @@ impl AppCore {
         if guard.is_some() && self.shared().unlocked {
             return Ok(self.app_status());
         }
-        if let Some(stale) = guard.take() {
-            if let Err(e) = stale.lock() {
-                tracing::warn!("closing the replica: {e}");
-            }
-        }
+        close_stale(&mut guard);
         let session = match reauthorise(
             &self.config.dir,
             &hub_passphrase,
@@ -584,11 +589,7 @@ impl AppCore {
         };
         drop((hub_passphrase, passphrase));
         tracing::info!("the hub re-authorised this device");
-        self.opened(&session);
-        *guard = Some(session);
-        drop(guard);
-        self.start_sync();
-        Ok(self.app_status())
+        Ok(self.install(guard, session))
     }
 
     /// Closes the replica now (a running sync is stopped; it resumes at the

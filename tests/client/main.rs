@@ -83,19 +83,7 @@ fn careshare(dir: &Path) -> Command {
 
 /// Runs the CLI to completion off the async runtime; (exit code, stdout + stderr).
 async fn run(dir: &Path, args: &[&str]) -> (i32, String) {
-    let mut c = careshare(dir);
-    c.args(args);
-    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    run_env(dir, args, &[]).await
 }
 
 async fn enrol(hub: &TestHub, dir: &Path) {

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::device_key::DeviceKey;
 use crate::error::{ClientError, Result};
 use crate::http::{CallError, HttpConfig, HubClient};
-use crate::session::{open_error, prove_with, wipe_dir, Access, DeviceInfo, Session};
+use crate::session::{call_failed, finish_check_in, open_error, prove_with, Session};
 
 /// Re-authorises the device whose replica is in `dir` with its user's
 /// `hub_passphrase`, sets `new_passphrase` for the replica and returns the
@@ -46,12 +46,12 @@ pub async fn reauthorise(
     let hub = HubClient::new(&binding.hub_url, http)?;
     let (user, key_text) = match hub.recover_device(&binding.device_id, hub_passphrase).await {
         Ok(answer) => answer,
-        Err(CallError::Status { wipe: true, .. }) => return Err(wipe_dir(&dir)),
         Err(CallError::Status {
             status: reqwest::StatusCode::CONFLICT,
+            wipe: false,
             ..
         }) => return Err(ClientError::NotRecoverable),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(call_failed(&dir, e)),
     };
     let recovery_key = RecoveryKey::from_base64(&key_text)?;
     drop(key_text);
@@ -65,14 +65,9 @@ pub async fn reauthorise(
         .device()?
         .ok_or_else(|| ClientError::NotEnrolled(dir.clone()))?;
     let signing_key = DeviceKey::load(&device.signing_key)?;
-    let pair = match prove_with(&hub, &user.access, &device.device_id, &signing_key).await {
-        Ok(pair) => pair,
-        Err(CallError::Status { wipe: true, .. }) => {
-            drop(checkin);
-            return Err(wipe_dir(&dir));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let pair = prove_with(&hub, &user.access, &device.device_id, &signing_key)
+        .await
+        .map_err(|e| call_failed(&dir, e))?;
     checkin.set_refresh_token(&pair.refresh)?;
     // Retire the key that crossed the network. If the hub's answer is lost,
     // the key file keeps both wraps, so either key still re-authorises.
@@ -87,20 +82,5 @@ pub async fn reauthorise(
         ),
     }
     drop(next);
-    let lease = match hub.checkin(&pair.access).await {
-        Ok(lease) => lease,
-        Err(CallError::Status { wipe: true, .. }) => {
-            drop(checkin);
-            return Err(wipe_dir(&dir));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let replica = checkin.renew_lease(lease, now)?;
-    Ok(Session {
-        device: DeviceInfo::of(&device),
-        dir,
-        replica: Some(replica),
-        hub,
-        access: Some(Access::from_pair(&pair, now)),
-    })
+    finish_check_in(dir, hub, checkin, &device, &pair, now).await
 }

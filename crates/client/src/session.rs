@@ -5,7 +5,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use careshare_replica::{
-    EditState, OutboxEdit, Passphrase, Replica, ReplicaError, ReplicaFiles, SecretString,
+    CheckinSession, DeviceState, EditState, OutboxEdit, Passphrase, Replica, ReplicaError,
+    ReplicaFiles, SecretString,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -231,6 +232,39 @@ pub(crate) fn wipe_dir(dir: &Path) -> ClientError {
     }
 }
 
+/// A hub call that failed without an open session: the error to report,
+/// after wiping the replica in `dir` when the hub says the device is revoked.
+pub(crate) fn call_failed(dir: &Path, e: CallError) -> ClientError {
+    match e {
+        CallError::Status { wipe: true, .. } => wipe_dir(dir),
+        e => e.into(),
+    }
+}
+
+/// The end of a check-in, once the device holds a device-bound sign-in
+/// (`pair`, already stored): the hub renews the lease and the replica opens.
+pub(crate) async fn finish_check_in(
+    dir: PathBuf,
+    hub: HubClient,
+    checkin: CheckinSession,
+    device: &DeviceState,
+    pair: &TokenPair,
+    now: DateTime<Utc>,
+) -> Result<Session> {
+    let lease = hub
+        .checkin(&pair.access)
+        .await
+        .map_err(|e| call_failed(&dir, e))?;
+    let replica = checkin.renew_lease(lease, now)?;
+    Ok(Session {
+        device: DeviceInfo::of(device),
+        dir,
+        replica: Some(replica),
+        hub,
+        access: Some(Access::from_pair(pair, now)),
+    })
+}
+
 /// Whether `s` is a FHIR id (1-64 of `A-Z a-z 0-9 - .`).
 fn is_fhir_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
@@ -326,10 +360,7 @@ impl Session {
         };
         let pair = match (refreshed, hub_passphrase) {
             (Ok(pair), _) => pair,
-            (Err(CallError::Status { wipe: true, .. }), _) => {
-                drop(checkin);
-                return Err(wipe_dir(&dir));
-            }
+            (Err(e @ CallError::Status { wipe: true, .. }), _) => return Err(call_failed(&dir, e)),
             (
                 Err(CallError::Status {
                     status: reqwest::StatusCode::UNAUTHORIZED,
@@ -338,34 +369,14 @@ impl Session {
                 Some(pass),
             ) => {
                 let key = DeviceKey::load(&device.signing_key)?;
-                match prove_device(&hub, &device.username, pass, &device.device_id, &key).await {
-                    Ok(pair) => pair,
-                    Err(CallError::Status { wipe: true, .. }) => {
-                        drop(checkin);
-                        return Err(wipe_dir(&dir));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                prove_device(&hub, &device.username, pass, &device.device_id, &key)
+                    .await
+                    .map_err(|e| call_failed(&dir, e))?
             }
             (Err(e), _) => return Err(e.into()),
         };
         checkin.set_refresh_token(&pair.refresh)?;
-        let lease = match hub.checkin(&pair.access).await {
-            Ok(lease) => lease,
-            Err(CallError::Status { wipe: true, .. }) => {
-                drop(checkin);
-                return Err(wipe_dir(&dir));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let replica = checkin.renew_lease(lease, now)?;
-        Ok(Session {
-            device: DeviceInfo::of(&device),
-            dir,
-            replica: Some(replica),
-            hub,
-            access: Some(Access::from_pair(&pair, now)),
-        })
+        finish_check_in(dir, hub, checkin, &device, &pair, now).await
     }
 
     /// The replica's directory.

@@ -280,6 +280,16 @@ impl Auth<'_> {
         })
     }
 
+    /// The answer for an unknown user or device, after the same effort as a real
+    /// passphrase check, so that neither the answer nor its timing reveals names.
+    fn unknown(&self, passphrase: &Secret) -> AuthError {
+        let _ = verify_passphrase(
+            passphrase,
+            &hash_passphrase(&Secret::new("x"), self.config.pbkdf2_iterations),
+        );
+        AuthError::InvalidCredentials
+    }
+
     /// Signs in with user name and passphrase. Failures count towards a lock.
     pub async fn sign_in(
         &self,
@@ -294,12 +304,7 @@ impl Auth<'_> {
         .fetch_optional(self.store.pool())
         .await?;
         let Some(row) = row else {
-            // Spend the same effort as a real check, so timing does not reveal names.
-            let _ = verify_passphrase(
-                passphrase,
-                &hash_passphrase(&Secret::new("x"), self.config.pbkdf2_iterations),
-            );
-            return Err(AuthError::InvalidCredentials);
+            return Err(self.unknown(passphrase));
         };
         let hash: String = row.try_get("password_hash")?;
         let failed: i64 = row.try_get("failed_attempts")?;
@@ -570,12 +575,7 @@ impl Auth<'_> {
         .fetch_optional(self.store.pool())
         .await?;
         let Some(row) = row else {
-            // As for an unknown user: the same effort, the same answer.
-            let _ = verify_passphrase(
-                passphrase,
-                &hash_passphrase(&Secret::new("x"), self.config.pbkdf2_iterations),
-            );
-            return Err(AuthError::InvalidCredentials);
+            return Err(self.unknown(passphrase));
         };
         if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
             return Err(AuthError::DeviceRevoked);
