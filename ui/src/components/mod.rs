@@ -10,7 +10,7 @@ pub mod trend_chart;
 
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
-use yew::{Callback, Event, InputEvent};
+use yew::{Callback, Event, InputEvent, UseStateHandle};
 
 /// The text of the input, textarea or select an event came from.
 pub fn value_of(e: &Event) -> String {
@@ -33,6 +33,12 @@ pub fn value_of(e: &Event) -> String {
 pub struct TextHandlers {
     pub oninput: Callback<InputEvent>,
     pub onchange: Callback<Event>,
+}
+
+/// [`TextHandlers`] keeping a text state in step with its field.
+pub fn text_state(state: &UseStateHandle<String>) -> TextHandlers {
+    let state = state.clone();
+    on_text(move |text| state.set(text))
 }
 
 /// [`TextHandlers`] passing the field's new text to `set`.

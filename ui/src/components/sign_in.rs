@@ -5,7 +5,7 @@ use yew::prelude::*;
 
 use careshare_view::api::AppError;
 
-use crate::components::{on_text, TextHandlers};
+use crate::components::{text_state, TextHandlers};
 
 #[derive(Properties, PartialEq)]
 pub struct SignInProps {
@@ -17,10 +17,7 @@ pub struct SignInProps {
 #[component]
 pub fn SignInDialog(props: &SignInProps) -> Html {
     let passphrase = use_state(String::new);
-    let TextHandlers { oninput, onchange } = {
-        let passphrase = passphrase.clone();
-        on_text(move |text| passphrase.set(text))
-    };
+    let TextHandlers { oninput, onchange } = text_state(&passphrase);
     let onsubmit = {
         let passphrase = passphrase.clone();
         let on_sign_in = props.on_sign_in.clone();

@@ -5,7 +5,7 @@ use careshare_view::api::{AppError, BreakGlassRequest, GrantView};
 use yew::prelude::*;
 
 use crate::clock::Clock;
-use crate::components::on_text;
+use crate::components::text_state;
 
 #[derive(Properties, PartialEq)]
 pub struct BreakGlassProps {
@@ -24,14 +24,8 @@ pub fn BreakGlassScreen(props: &BreakGlassProps) -> Html {
     let reason = use_state(String::new);
     let problem = use_state(|| None::<String>);
 
-    let on_nhs = {
-        let nhs = nhs.clone();
-        on_text(move |text| nhs.set(text))
-    };
-    let on_reason = {
-        let reason = reason.clone();
-        on_text(move |text| reason.set(text))
-    };
+    let on_nhs = text_state(&nhs);
+    let on_reason = text_state(&reason);
     let onsubmit = {
         let (nhs, reason, problem) = (nhs.clone(), reason.clone(), problem.clone());
         let on_request = props.on_request.clone();

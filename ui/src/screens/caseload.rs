@@ -5,7 +5,7 @@ use careshare_view::format::matches;
 use yew::prelude::*;
 
 use crate::clock::Clock;
-use crate::components::{on_text, TextHandlers};
+use crate::components::{text_state, TextHandlers};
 
 #[derive(Properties, PartialEq)]
 pub struct CaseloadProps {
@@ -18,10 +18,7 @@ pub struct CaseloadProps {
 #[component]
 pub fn CaseloadScreen(props: &CaseloadProps) -> Html {
     let query = use_state(String::new);
-    let TextHandlers { oninput, onchange } = {
-        let query = query.clone();
-        on_text(move |text| query.set(text))
-    };
+    let TextHandlers { oninput, onchange } = text_state(&query);
     let body = match &props.caseload {
         None if props.error.is_none() => html! { <p class="loading">{ "Loading caseload…" }</p> },
         None => html! {},

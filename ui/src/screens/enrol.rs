@@ -5,7 +5,7 @@ use careshare_view::api::{AppError, EnrolRequest, UserInfo};
 use yew::prelude::*;
 
 use crate::components::strength::{new_passphrase_problem, strength_meter};
-use crate::components::{on_text, TextHandlers};
+use crate::components::text_state;
 use crate::hooks::use_passphrase_strength;
 
 #[derive(Properties, PartialEq)]
@@ -15,11 +15,6 @@ pub struct EnrolProps {
     pub busy: bool,
     pub error: Option<AppError>,
     pub on_enrol: Callback<EnrolRequest>,
-}
-
-fn text_input(state: &UseStateHandle<String>) -> TextHandlers {
-    let state = state.clone();
-    on_text(move |text| state.set(text))
 }
 
 #[component]
@@ -102,7 +97,7 @@ pub fn Enrol(props: &EnrolProps) -> Html {
         &passphrase,
         &confirm,
     ]
-    .map(text_input);
+    .map(text_state);
 
     let meter = strength_meter(passphrase.is_empty(), &strength);
 

@@ -5,7 +5,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::components::strength::{new_passphrase_problem, strength_meter};
-use crate::components::{on_text, TextHandlers};
+use crate::components::{text_state, TextHandlers};
 use crate::hooks::use_passphrase_strength;
 
 #[derive(Properties, PartialEq)]
@@ -49,14 +49,8 @@ pub fn Unlock(props: &UnlockProps) -> Html {
             }
         });
     }
-    let TextHandlers { oninput, onchange } = {
-        let passphrase = passphrase.clone();
-        on_text(move |text| passphrase.set(text))
-    };
-    let hub_handlers = {
-        let hub_passphrase = hub_passphrase.clone();
-        on_text(move |text| hub_passphrase.set(text))
-    };
+    let TextHandlers { oninput, onchange } = text_state(&passphrase);
+    let hub_handlers = text_state(&hub_passphrase);
     let onsubmit = {
         let passphrase = passphrase.clone();
         let hub_passphrase = hub_passphrase.clone();
@@ -161,11 +155,7 @@ pub fn LockedOut(props: &LockedOutProps) -> Html {
     };
     let ready = hint.is_none() && !props.busy;
     let matching = !confirm.is_empty() && *passphrase == *confirm;
-    let handlers = |state: &UseStateHandle<String>| {
-        let state = state.clone();
-        on_text(move |text| state.set(text))
-    };
-    let [h_hub, h_pass, h_confirm] = [&hub_passphrase, &passphrase, &confirm].map(handlers);
+    let [h_hub, h_pass, h_confirm] = [&hub_passphrase, &passphrase, &confirm].map(text_state);
     let onsubmit = {
         let (hub_passphrase, passphrase, confirm) =
             (hub_passphrase.clone(), passphrase.clone(), confirm.clone());

@@ -6,7 +6,7 @@ use careshare_view::news2::{assess, News2View};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::components::{on_text, TextHandlers};
+use crate::components::{on_text, text_state, TextHandlers};
 
 #[derive(Properties, PartialEq)]
 pub struct VisitProps {
@@ -229,10 +229,7 @@ pub fn VisitScreen(props: &VisitProps) -> Html {
             wound.set(next);
         })
     };
-    let on_note = {
-        let note = note.clone();
-        on_text(move |text| note.set(text))
-    };
+    let on_note = text_state(&note);
     let on_task = |id: String| {
         let done = done.clone();
         Callback::from(move |e: Event| {
