@@ -69,6 +69,20 @@ impl TestHub {
     }
 }
 
+impl TestHub {
+    /// A region administrator reports the device lost: its next contact wipes it.
+    async fn revoke_device(&self, device_id: &str) {
+        let config = AuthConfig::default();
+        Auth {
+            store: &self.store,
+            config: &config,
+        }
+        .revoke_device(device_id, chrono::Utc::now().timestamp_micros())
+        .await
+        .unwrap();
+    }
+}
+
 fn careshare(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_careshare"));
     c.arg("--dir")
@@ -89,6 +103,24 @@ async fn run(dir: &Path, args: &[&str]) -> (i32, String) {
 async fn enrol(hub: &TestHub, dir: &Path) {
     let (code, out) = run(dir, &["enrol", "--hub", &hub.url, "--user", NURSE]).await;
     assert_eq!(code, 0, "{out}");
+}
+
+/// A laptop enrolled as the nurse and synced once: (its temporary root, its replica folder).
+async fn synced_laptop(hub: &TestHub) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("laptop");
+    enrol(hub, &dir).await;
+    let (code, out) = run(&dir, &["sync"]).await;
+    assert_eq!(code, 0, "{out}");
+    (root, dir)
+}
+
+/// The replica folder holds no file at all (a wiped laptop).
+fn assert_nothing_left(dir: &Path) {
+    let left: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|e| e.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing left: {left:?}");
 }
 
 /// Starts `careshare sync` and kills it with SIGKILL after `after`; true if it had already
@@ -273,11 +305,7 @@ fn in_files(dir: &Path, needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_the_caseload_and_revocation_leave_no_trace() {
     let hub = TestHub::start(40).await;
-    let root = tempfile::tempdir().unwrap();
-    let dir: PathBuf = root.path().join("laptop");
-    enrol(&hub, &dir).await;
-    let (code, out) = run(&dir, &["sync"]).await;
-    assert_eq!(code, 0, "{out}");
+    let (_root, dir) = synced_laptop(&hub).await;
     let held = contents(&dir);
     let patient = held
         .iter()
@@ -336,20 +364,10 @@ async fn leaving_the_caseload_and_revocation_leave_no_trace() {
         .as_str()
         .unwrap_or_else(|| panic!("status names the device: {device}"))
         .to_string();
-    let config = AuthConfig::default();
-    Auth {
-        store: &hub.store,
-        config: &config,
-    }
-    .revoke_device(&device_id, chrono::Utc::now().timestamp_micros())
-    .await
-    .unwrap();
+    hub.revoke_device(&device_id).await;
     let (code, out) = run(&dir, &["sync"]).await;
     assert_eq!(code, 4, "revoked: {out}");
-    let left: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|e| e.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "nothing left: {left:?}");
+    assert_nothing_left(&dir);
 }
 
 fn careshare_fhir_target(resource: &Value) -> careshare_fhir::bundle::Target {
@@ -492,11 +510,7 @@ async fn recoveries(hub: &TestHub) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_laptop_is_reauthorised_by_its_user_signing_in_again() {
     let hub = TestHub::start(20).await;
-    let root = tempfile::tempdir().unwrap();
-    let dir: PathBuf = root.path().join("laptop");
-    enrol(&hub, &dir).await;
-    let (code, out) = run(&dir, &["sync"]).await;
-    assert_eq!(code, 0, "{out}");
+    let (_root, dir) = synced_laptop(&hub).await;
     let held = contents(&dir);
     assert!(!held.is_empty());
 
@@ -562,18 +576,8 @@ async fn a_locked_laptop_is_reauthorised_by_its_user_signing_in_again() {
     // A laptop reported lost is wiped, not re-authorised.
     lock_out(&dir).await;
     let device_id = files.recovery().unwrap().unwrap().device_id;
-    let config = AuthConfig::default();
-    Auth {
-        store: &hub.store,
-        config: &config,
-    }
-    .revoke_device(&device_id, chrono::Utc::now().timestamp_micros())
-    .await
-    .unwrap();
+    hub.revoke_device(&device_id).await;
     let (code, out) = run_env(&dir, &["reauthorise"], &third).await;
     assert_eq!(code, 4, "revoked: {out}");
-    let left: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|e| e.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "nothing left: {left:?}");
+    assert_nothing_left(&dir);
 }
