@@ -176,6 +176,11 @@ impl Stored {
             .expect("store the grant");
     }
 
+    /// The database itself, for a test that sets up a state the API cannot make.
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        self.store.pool()
+    }
+
     pub async fn close(self) {
         self.store.close().await;
     }

@@ -3,7 +3,7 @@
 //! when access ends; pushes apply once, merge or conflict, and one bad edit blocks nothing;
 //! the offline audit chain is taken only whole and signed; a revoked device is told to wipe.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::authz::{load, PASS};
 use crate::both;
-use crate::harness::{diagnostics, json_of, Hub, Session};
+use crate::harness::{diagnostics, json_of, Backend, Hub, Session, Stored, TestDb};
 
 /// A device enrolled for `user`: its id, key and a device-bound session.
 struct Device {
@@ -139,6 +139,68 @@ fn upserted(changes: &[Value]) -> Vec<(String, String, i64)> {
 }
 
 /// The replica's chain formula: hex(SHA-256(prev "\n" seq "\n" recorded_at "\n" event)).
+/// What the district nurse's first sync brings from the `load` fixture.
+const DN_FIRST_SYNC: [&str; 11] = [
+    "p-caseload",
+    "obs-gp-p-caseload",
+    "obs-dn-p-caseload",
+    "doc-sw-p-caseload",
+    "flag-hc-p-caseload",
+    "ep-p-caseload",
+    "ct-p-caseload",
+    "p-objection",
+    "obs-dn-p-objection",
+    "consent-p-objection",
+    "ep-p-objection",
+];
+
+/// The district nurse's first sync: exactly what she may see, each record once, alerts
+/// before observations.
+fn assert_first_sync(changes: &[Value]) {
+    let got = upserted(changes);
+    let ids: BTreeSet<String> = got.iter().map(|(_, id, _)| id.clone()).collect();
+    assert_eq!(ids.len(), got.len(), "each record once: {got:?}");
+    let want: BTreeSet<String> = DN_FIRST_SYNC.iter().map(|s| s.to_string()).collect();
+    assert_eq!(ids, want);
+    let first_obs = got.iter().position(|(t, _, _)| t == "Observation").unwrap();
+    let last_flag = got.iter().rposition(|(t, _, _)| t == "Flag").unwrap();
+    assert!(
+        last_flag < first_obs,
+        "alerts come before observations: {got:?}"
+    );
+    for c in changes {
+        let p = c["upsert"]["patient"].as_str().unwrap();
+        assert!(p == "p-caseload" || p == "p-objection", "{c}");
+    }
+}
+
+/// A device's replica after `changes`, applied one by one: (type, id) → (version, patient).
+fn fold(changes: &[Value]) -> BTreeMap<(String, String), (i64, String)> {
+    let mut replica = BTreeMap::new();
+    for c in changes {
+        if let Some(u) = c.get("upsert") {
+            replica.insert(
+                (
+                    u["resourceType"].as_str().unwrap().to_string(),
+                    u["id"].as_str().unwrap().to_string(),
+                ),
+                (
+                    u["version"].as_i64().unwrap(),
+                    u["patient"].as_str().unwrap_or_default().to_string(),
+                ),
+            );
+        } else if let Some(r) = c.get("remove") {
+            replica.remove(&(
+                r["resourceType"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+            ));
+        } else if let Some(p) = c["purgePatient"]["patient"].as_str() {
+            replica.retain(|_, (_, patient)| patient != p);
+        }
+    }
+    replica
+}
+
 fn audit_hash(prev: &str, seq: i64, at: &str, event: &str) -> String {
     let text = format!("{prev}\n{seq}\n{at}\n{event}");
     ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
@@ -157,33 +219,7 @@ async fn sync_flows(hub: &Hub) {
     let got = upserted(&changes);
     let ids: BTreeSet<String> = got.iter().map(|(_, id, _)| id.clone()).collect();
     assert_eq!(ids.len(), got.len(), "each record once: {got:?}");
-    let want: BTreeSet<String> = [
-        "p-caseload",
-        "obs-gp-p-caseload",
-        "obs-dn-p-caseload",
-        "doc-sw-p-caseload",
-        "flag-hc-p-caseload",
-        "ep-p-caseload",
-        "ct-p-caseload",
-        "p-objection",
-        "obs-dn-p-objection",
-        "consent-p-objection",
-        "ep-p-objection",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    assert_eq!(ids, want);
-    let first_obs = got.iter().position(|(t, _, _)| t == "Observation").unwrap();
-    let last_flag = got.iter().rposition(|(t, _, _)| t == "Flag").unwrap();
-    assert!(
-        last_flag < first_obs,
-        "alerts come before observations: {got:?}"
-    );
-    for c in &changes {
-        let p = c["upsert"]["patient"].as_str().unwrap();
-        assert!(p == "p-caseload" || p == "p-objection", "{c}");
-    }
+    assert_first_sync(&changes);
 
     // Caught up: nothing more; a page resumed from an older checkpoint repeats exactly.
     let (again, same) = nurse.pull_all(checkpoint, 50).await;
@@ -423,3 +459,128 @@ async fn sync_flows(hub: &Hub) {
     assert!(diagnostics(&b).contains("device"), "{b}");
 }
 both!(sync_flows);
+
+/// A first sync larger than two pages, written here one row per transaction after the first
+/// two pages' worth: the device gets exactly what one transaction would have sent, while it
+/// is written. Then the writing stops half-way (the state a hub stopped after a row's
+/// transaction leaves, made in the database) and a patient whose records were already sent
+/// leaves the caseload: the device's next pulls finish the feed with nothing lost, nothing
+/// sent twice, and that patient purged.
+async fn feed_written_in_chunks(backend: Backend) {
+    let hub = Hub::start_with(
+        TestDb::new(backend).await,
+        &[("CARESHARE_SYNC_CHUNK_ROWS", "1")],
+        None,
+    );
+    load(&hub).await;
+    let a = Device::enrol(&hub, "dn").await;
+    let (first_a, checkpoint_a) = a.pull_all(None, 2).await;
+    assert_first_sync(&first_a);
+
+    // A second laptop takes its first page, and the writing of its feed runs to the end.
+    let b = Device::enrol(&hub, "dn").await;
+    let (s, page, _) = b
+        .call("/sync/pull", &json!({"checkpoint": null, "pageSize": 2}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["more"], true, "{page}");
+    let mut changes_b: Vec<Value> = page["changes"].as_array().unwrap().clone();
+    let stored = Stored::open(&hub.db).await;
+    let db = stored.pool();
+    let complete = || async {
+        sqlx::query_scalar::<_, i64>("SELECT complete FROM sync_device WHERE device_id = $1")
+            .bind(&b.id)
+            .fetch_one(db)
+            .await
+            .unwrap()
+            == 1
+    };
+    let waited = std::time::Instant::now();
+    while !complete().await {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "the feed is written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Back to the state after the fifth row's transaction: its rows, what they sent, and
+    // the device's row marked incomplete, naming the patients sent so far.
+    const CUT: i64 = 5;
+    for (sql, cut) in [
+        (
+            "DELETE FROM sync_feed WHERE device_id = $1 AND seq > $2",
+            true,
+        ),
+        (
+            "DELETE FROM sync_sent WHERE device_id = $1 AND NOT EXISTS (SELECT 1 FROM sync_feed f \
+             WHERE f.device_id = $1 AND f.kind = 'upsert' AND f.res_type = sync_sent.res_type \
+             AND f.res_id = sync_sent.res_id)",
+            false,
+        ),
+    ] {
+        let q = sqlx::query(sql).bind(&b.id);
+        let q = if cut { q.bind(CUT) } else { q };
+        q.execute(db).await.unwrap();
+    }
+    let sent: BTreeSet<String> = sqlx::query_scalar::<_, String>(
+        "SELECT DISTINCT patient_id FROM sync_feed WHERE device_id = $1 AND kind = 'upsert'",
+    )
+    .bind(&b.id)
+    .fetch_all(db)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert!(sent.contains("p-caseload"), "{sent:?}");
+    sqlx::query(
+        "UPDATE sync_device SET feed_seq = $2, complete = 0, patients = $3 WHERE device_id = $1",
+    )
+    .bind(&b.id)
+    .bind(CUT)
+    .bind(serde_json::to_string(&sent).unwrap())
+    .execute(db)
+    .await
+    .unwrap();
+    stored.close().await;
+
+    // p-caseload leaves the caseload.
+    let (_, mut ep) = a.session.get("EpisodeOfCare/ep-p-caseload").await;
+    ep["status"] = json!("finished");
+    let (s, body) = a.session.put("EpisodeOfCare/ep-p-caseload", &ep).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    let (rest_b, _) = b.pull_all(page["next"].as_i64(), 2).await;
+    changes_b.extend(rest_b);
+    let mut all_a = first_a;
+    all_a.extend(a.pull_all(checkpoint_a, 50).await.0);
+    let replica_b = fold(&changes_b);
+    assert_eq!(replica_b, fold(&all_a), "both laptops hold the same");
+    assert!(
+        !replica_b.values().any(|(_, p)| p == "p-caseload"),
+        "{replica_b:?}"
+    );
+    assert!(
+        changes_b
+            .iter()
+            .any(|c| c["purgePatient"]["patient"] == "p-caseload"),
+        "{changes_b:?}"
+    );
+    let sent_b = upserted(&changes_b);
+    let once: BTreeSet<_> = sent_b.iter().collect();
+    assert_eq!(once.len(), sent_b.len(), "nothing sent twice: {sent_b:?}");
+    hub.stop().await;
+}
+
+mod feed_written_in_chunks {
+    use crate::harness::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::feed_written_in_chunks(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::feed_written_in_chunks(Backend::Postgres).await;
+    }
+}

@@ -171,7 +171,10 @@ async fn main() {
     .await
     .expect("enrol");
     let options = SyncOptions {
-        page_size: 1000,
+        page_size: std::env::var("CARESHARE_BENCH_PAGE_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
         ..SyncOptions::default()
     };
 

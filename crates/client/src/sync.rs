@@ -20,9 +20,7 @@ use std::collections::HashMap;
 
 use careshare_replica::SecretString;
 use careshare_replica::{EditState, AUDIT_GENESIS};
-use careshare_sync::{
-    Change, ClientSync, OutboxAction, PullPage, PullRequest, RawResource, RemovalReason,
-};
+use careshare_sync::{ClientSync, OutboxAction, PullRequest, RawResource, ReducedPage};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -175,8 +173,8 @@ impl Session {
 
     /// Pulls pages until the hub has no more, committing each with its checkpoint. While
     /// a page that says more changes wait is being committed, the next one is already
-    /// asked for ([`ClientSync::prefetch_pull`]: a pull acknowledges nothing); it is used
-    /// only once that commit succeeded.
+    /// asked for and reduced ([`ClientSync::prefetch_pull`]: a pull acknowledges nothing);
+    /// it is used only once that commit succeeded.
     async fn pull_all(
         &mut self,
         options: &SyncOptions,
@@ -195,28 +193,20 @@ impl Session {
             };
             let page = match page {
                 Some(page) => page,
-                None => {
-                    self.with_access(now, |hub, token| {
-                        let request = request.clone();
-                        async move { hub.pull(&token, &request).await }
-                    })
-                    .await?
-                }
+                None => ReducedPage::new(
+                    &self
+                        .with_access(now, |hub, token| {
+                            let request = request.clone();
+                            async move { hub.pull(&token, &request).await }
+                        })
+                        .await?,
+                ),
             };
-            if page.changes.iter().any(|c| {
-                matches!(
-                    c,
-                    Change::PurgePatient {
-                        reason: RemovalReason::DeviceRevoked,
-                        ..
-                    }
-                )
-            }) {
+            if page.wipe() {
                 return Err(self.wipe());
             }
-            let changes = page.changes.len() as u64;
-            let effect = state.apply_page(&page)?;
-            drop(page);
+            let changes = page.changes() as u64;
+            let effect = state.accept(page)?;
             if let Some(next) = state.prefetch_pull() {
                 // A token that cannot be had now is asked for again by the next pull.
                 if let Ok(token) = self.access_token(now).await {
@@ -411,10 +401,11 @@ impl Session {
     }
 }
 
-/// A pull sent ahead, while the page before it is committed. Dropping it cancels it.
+/// A pull sent ahead, while the page before it is committed; its answer is reduced
+/// ([`ReducedPage::new`]) there too. Dropping it cancels it.
 struct Prefetch {
     request: PullRequest,
-    answer: tokio::task::JoinHandle<std::result::Result<PullPage<RawResource>, CallError>>,
+    answer: tokio::task::JoinHandle<std::result::Result<ReducedPage<RawResource>, CallError>>,
 }
 
 impl Prefetch {
@@ -422,14 +413,18 @@ impl Prefetch {
         let sent = request.clone();
         Prefetch {
             request,
-            answer: tokio::spawn(async move { hub.pull(&token, &sent).await }),
+            answer: tokio::spawn(async move {
+                hub.pull(&token, &sent)
+                    .await
+                    .map(|page| ReducedPage::new(&page))
+            }),
         }
     }
 
     /// The page, if it answers `request` (the pull due now). Any failure gives None: the
     /// pull is then sent again the ordinary way, which retries and handles the hub's
     /// instructions.
-    async fn answer(mut self, request: &PullRequest) -> Option<PullPage<RawResource>> {
+    async fn answer(mut self, request: &PullRequest) -> Option<ReducedPage<RawResource>> {
         if &self.request != request {
             return None;
         }

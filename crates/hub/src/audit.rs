@@ -194,7 +194,7 @@ pub async fn append_many(
         return Ok(Vec::new());
     }
     let _guard = store.audit_lock().await;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     if store.dialect() == crate::store::Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock(7270614)")
             .execute(&mut *tx)

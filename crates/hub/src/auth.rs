@@ -218,7 +218,7 @@ impl Auth<'_> {
             return Err(AuthError::WeakPassphrase);
         }
         let hash = hash_passphrase(passphrase, self.config.pbkdf2_iterations);
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         sqlx::query("DELETE FROM account WHERE username = $1")
             .bind(username)
             .execute(&mut *tx)
@@ -255,7 +255,7 @@ impl Auth<'_> {
     ) -> Result<Tokens, AuthError> {
         let access = B64.encode(random_bytes::<32>());
         let refresh = B64.encode(random_bytes::<32>());
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         for (token, kind, ttl) in [
             (&access, "access", self.config.access_ttl_secs),
             (&refresh, "refresh", self.config.refresh_ttl_secs),

@@ -44,6 +44,11 @@ enum Command {
         /// Public base URL of the FHIR API, used in links (default: from the Host header).
         #[arg(long, env = "CARESHARE_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Rows of a device's sync feed written per transaction when a refresh is large
+        /// (a first sync): the device takes its first pages while the rest is written.
+        #[arg(long, env = "CARESHARE_SYNC_CHUNK_ROWS", default_value_t = careshare_hub::sync::CHUNK_ROWS,
+              value_parser = clap::value_parser!(usize))]
+        sync_chunk_rows: usize,
         #[command(flatten)]
         auth: AuthArgs,
     },
@@ -221,14 +226,16 @@ async fn main() -> Result<()> {
             db,
             listen,
             public_url,
+            sync_chunk_rows,
             auth,
         } => {
             let store = Arc::new(open(db).await?);
+            let sync_lock = Arc::new(careshare_hub::sync::FeedLock::new(sync_chunk_rows));
             let app = router(AppState {
                 store: store.clone(),
                 auth: Arc::new(auth.config()),
                 base_url: public_url,
-                sync_lock: Default::default(),
+                sync_lock: sync_lock.clone(),
             });
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -239,6 +246,8 @@ async fn main() -> Result<()> {
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
+            // A feed still being written is finished first.
+            drop(sync_lock.lock().await);
             store.close().await;
             Ok(())
         }

@@ -24,11 +24,22 @@
 //!
 //! The guard decides on the access facts kept with each version (`resource_facts`, worked
 //! out from its JSON when it was written), so a refresh reads no record's JSON; a page
-//! splices each version's stored JSON text into the page unparsed. The refresh is one
-//! transaction; a page is served from the feed, so an interrupted device resumes from its
-//! committed checkpoint and gets exactly the rows after it.
+//! splices each version's stored JSON text into the page unparsed. A page is served from
+//! the feed, so an interrupted device resumes from its committed checkpoint and gets
+//! exactly the rows after it.
+//!
+//! A refresh is written in one transaction, but for a large one (a first sync): its first
+//! two pages' worth is committed before the device is answered, and the rest in the
+//! background in transactions of a few thousand rows ([`FeedLock`]), so the device stores
+//! its first pages while the rest is written. Each of those transactions leaves the feed,
+//! `sync_sent` and the device's row consistent with one another, the row marked
+//! incomplete until the last: pages say more follow meanwhile, a device that has every
+//! row so far waits for the next, and should the writing stop half-way (the hub stopped),
+//! the device's next pull refreshes again, deciding every patient the user may see
+//! against what the device was sent, and purging any it may no longer see.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use careshare_policy::{Decision, DenyReason, FactsError};
 use careshare_sync::{
@@ -139,11 +150,15 @@ struct DeviceState {
     feed_seq: i64,
     subject: String,
     patients: BTreeSet<String>,
+    /// False while a refresh's rows are still being written, or when the writing stopped
+    /// half-way.
+    complete: bool,
 }
 
 async fn device_state(store: &Store, device_id: &str) -> Result<Option<DeviceState>, SyncError> {
     let row = sqlx::query(
-        "SELECT global_seq, feed_seq, subject, patients FROM sync_device WHERE device_id = $1",
+        "SELECT global_seq, feed_seq, subject, patients, complete FROM sync_device \
+         WHERE device_id = $1",
     )
     .bind(device_id)
     .fetch_optional(store.pool())
@@ -155,6 +170,7 @@ async fn device_state(store: &Store, device_id: &str) -> Result<Option<DeviceSta
         feed_seq: row.try_get("feed_seq")?,
         subject: row.try_get("subject")?,
         patients: serde_json::from_str(&patients).unwrap_or_default(),
+        complete: row.try_get::<i64, _>("complete")? != 0,
     }))
 }
 
@@ -227,28 +243,57 @@ fn compartment_sql() -> String {
     )
 }
 
-/// [`compartment_now`] through SQLite's native driver. Versions are immutable but for
-/// being superseded, and the query reads as of the snapshot: any connection gives the
-/// same rows.
+/// [`compartment_now`] through SQLite's native driver, as one JSON array built by SQLite
+/// (a row at a time through the driver costs more than the rest of deciding it). Versions
+/// are immutable but for being superseded, and the query reads as of the snapshot: any
+/// connection gives the same rows.
 async fn compartment_native(
     native: &sqlx::SqlitePool,
     patient: &str,
     snapshot: i64,
 ) -> Result<Vec<VersionFacts>, SyncError> {
-    let rows = sqlx::query(&compartment_sql())
+    let sql = format!(
+        "SELECT json_group_array(json_array({VERSION_FACTS_COLUMNS})) AS versions \
+         FROM resource_version v LEFT JOIN resource_facts f ON f.seq = v.seq WHERE v.seq IN \
+         (SELECT seq FROM compartment WHERE patient_id = $1) AND v.seq <= $2 \
+         AND (v.superseded_seq IS NULL OR v.superseded_seq > $3) AND v.deleted = 0"
+    );
+    let json: String = sqlx::query_scalar(&sql)
         .bind(patient)
         .bind(snapshot)
         .bind(snapshot)
-        .fetch_all(native)
+        .fetch_one(native)
         .await?;
+    type Columns = (i64, String, String, i64, i64, Option<String>);
+    let rows: Vec<Columns> = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Corrupt("compartment versions".into(), e))?;
     Ok(rows
-        .iter()
-        .map(VersionFacts::from_row)
-        .collect::<Result<_, _>>()?)
+        .into_iter()
+        .map(
+            |(seq, res_type, id, version, deleted, facts)| VersionFacts {
+                seq,
+                res_type,
+                id,
+                version,
+                deleted: deleted != 0,
+                facts,
+            },
+        )
+        .collect())
 }
 
-/// Brings the device's feed up to date with what its user may see now.
-async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), SyncError> {
+/// Brings the device's feed up to date with what its user may see now. `held` is the
+/// refresh lock: released when every row is written. A large refresh commits its first
+/// `first_rows` rows before returning and writes the rest in the background
+/// ([`FeedLock::written_so_far`]), in transactions of the [`FeedLock`]'s chunk size.
+async fn refresh(
+    store: &Arc<Store>,
+    g: &mut Guard,
+    device_id: &str,
+    feed: &Arc<FeedLock>,
+    held: tokio::sync::OwnedMutexGuard<()>,
+    first_rows: usize,
+) -> Result<(), SyncError> {
     let mut pooled = store.reader().await?;
     let mut conn = Conn::Any(&mut pooled);
     let started = std::time::Instant::now();
@@ -269,16 +314,18 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
             now_patients.insert(p);
         }
     }
-    let (prev_global, prev_feed, prev_subject, prev_patients) = match &state {
+    let (prev_global, prev_feed, prev_subject, prev_patients, complete) = match &state {
         Some(s) => (
             s.global_seq,
             s.feed_seq,
             s.subject.clone(),
             s.patients.clone(),
+            s.complete,
         ),
-        None => (0, 0, String::new(), BTreeSet::new()),
+        None => (0, 0, String::new(), BTreeSet::new(), true),
     };
     if state.is_some()
+        && complete
         && snapshot == prev_global
         && fingerprint == prev_subject
         && now_patients == prev_patients
@@ -304,7 +351,9 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     }
     let mut decide_again: BTreeSet<String> =
         now_patients.difference(&prev_patients).cloned().collect();
-    if role_changed {
+    // After an incomplete write nobody knows which of a patient's records are on their way:
+    // every patient is decided again against what the device was sent.
+    if role_changed || !complete {
         decide_again.extend(now_patients.iter().cloned());
     }
 
@@ -364,7 +413,11 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
             }
         };
         let decide = async {
-            let sent = sent_where(store, device_id, Sent::Patient(p)).await?;
+            // A device's first refresh: it was sent nothing.
+            let sent = match &state {
+                Some(_) => sent_where(store, device_id, Sent::Patient(p)).await?,
+                None => HashMap::new(),
+            };
             let mut seen = BTreeSet::new();
             // Every version here has content (deletions are not current records).
             let facts: Vec<_> = store::version_facts(&mut conn, &versions)
@@ -486,27 +539,22 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
     all.extend(first.into_iter().map(|(_, r)| r));
     all.extend(later);
     let all_len = all.len();
-    let written = write_refresh(
-        store,
-        device_id,
-        prev_feed,
-        &all,
-        &sent_changes,
-        &held_before,
-        &prev_patients
-            .difference(&now_patients)
-            .cloned()
-            .collect::<Vec<_>>(),
+    let plan = FeedWrite {
+        device_id: device_id.to_string(),
+        first_seq: prev_feed + 1,
+        rows: all,
+        held_before,
         snapshot,
-        &fingerprint,
-        &now_patients,
-        state.is_some(),
-    )
-    .await;
+        fingerprint,
+        patients_before: prev_patients,
+        patients_after: now_patients,
+    };
+    let patients_len = plan.patients_after.len();
+    let written = plan.write(store, feed, held, first_rows).await;
     tracing::debug!(
         device = device_id,
         rows = all_len,
-        patients = now_patients.len(),
+        patients = patients_len,
         candidates = candidates_len,
         candidates_ms = candidates_at.as_millis() as u64,
         facts_ms = (preloaded_at - candidates_at).as_millis() as u64,
@@ -521,7 +569,7 @@ async fn refresh(store: &Store, g: &mut Guard, device_id: &str) -> Result<(), Sy
 
 /// Rows of a multi-row INSERT, in chunks small enough for every engine's parameter limit.
 async fn insert_rows(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut store::StoreTx,
     dialect: store::Dialect,
     head: &str,
     width: usize,
@@ -564,178 +612,347 @@ async fn insert_rows(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_refresh(
-    store: &Store,
-    device_id: &str,
-    prev_feed: i64,
-    rows: &[FeedRow],
-    sent_changes: &BTreeSet<(String, String)>,
-    held_before: &BTreeSet<(String, String)>,
-    purged: &[String],
-    snapshot: i64,
-    fingerprint: &str,
-    patients: &BTreeSet<String>,
-    existed: bool,
-) -> Result<(), SyncError> {
-    let mut tx = store.pool().begin().await?;
-    // Upserts (nearly every row of a first sync) go in as one JSON array per statement,
-    // [[feed seq, version seq, patient, type, id, version], …]: one bind instead of eight
-    // per row, for the feed and for what the device will hold. The rest go in as rows.
-    let mut upserts: Vec<(i64, i64, &str, &str, &str, i64)> = Vec::new();
-    let mut others: Vec<Vec<Arg>> = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        let seq = prev_feed + 1 + i as i64;
-        let d = Arg::S(device_id.to_string());
-        match r {
-            FeedRow::Upsert {
-                res_type,
-                res_id,
-                version,
-                version_seq,
-                patient,
-            } => upserts.push((seq, *version_seq, patient, res_type, res_id, *version)),
-            FeedRow::Remove {
-                res_type,
-                res_id,
-                patient,
-                reason,
-            } => others.push(vec![
-                d,
-                Arg::I(seq),
-                Arg::S("remove".into()),
-                Arg::OptS(Some(res_type.clone())),
-                Arg::OptS(Some(res_id.clone())),
-                Arg::I(0),
-                Arg::OptS(patient.clone()),
-                Arg::OptS(Some(reason_code(*reason).into())),
-            ]),
-            FeedRow::Purge { patient, reason } => others.push(vec![
-                d,
-                Arg::I(seq),
-                Arg::S("purge".into()),
-                Arg::OptS(None),
-                Arg::OptS(None),
-                Arg::I(0),
-                Arg::OptS(Some(patient.clone())),
-                Arg::OptS(Some(reason_code(*reason).into())),
-            ]),
+/// Rows a large refresh's writing commits at a time after the first pages, unless the
+/// hub is told otherwise ([`FeedLock::new`]).
+pub const CHUNK_ROWS: usize = 2_500;
+
+/// Serialises the refreshes of devices' feeds, and follows the refreshes whose rows are
+/// still being written (after the first ones, in the background), so that their
+/// devices' pulls take the rows committed so far and wait for the next when they have
+/// them all.
+pub struct FeedLock {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Device → the last feed row committed so far; the sender is dropped when done.
+    writing: std::sync::Mutex<HashMap<String, tokio::sync::watch::Receiver<i64>>>,
+    chunk_rows: usize,
+}
+
+impl Default for FeedLock {
+    fn default() -> FeedLock {
+        FeedLock::new(CHUNK_ROWS)
+    }
+}
+
+impl FeedLock {
+    /// Large refreshes written `chunk_rows` (at least 1) rows per transaction.
+    pub fn new(chunk_rows: usize) -> FeedLock {
+        FeedLock {
+            lock: Arc::default(),
+            writing: std::sync::Mutex::default(),
+            chunk_rows: chunk_rows.max(1),
         }
     }
-    let (feed_from_json, sent_from_json) = match store.dialect() {
-        store::Dialect::Sqlite => (
-            "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason) \
-             SELECT $1, j.value ->> 0, 'upsert', j.value ->> 3, j.value ->> 4, j.value ->> 1, \
-             j.value ->> 2, NULL FROM json_each($2) j",
-            "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id) \
-             SELECT $1, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 2 \
-             FROM json_each($2) j",
-        ),
-        store::Dialect::Postgres => (
-            "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason) \
-             SELECT $1, (j ->> 0)::bigint, 'upsert', j ->> 3, j ->> 4, (j ->> 1)::bigint, j ->> 2, \
-             NULL FROM json_array_elements($2::text::json) j",
-            "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id) \
-             SELECT $1, j ->> 3, j ->> 4, (j ->> 5)::bigint, j ->> 2 \
-             FROM json_array_elements($2::text::json) j",
-        ),
-    };
-    let chunks: Vec<String> = upserts
-        .chunks(20_000)
-        .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into()))
-        .collect();
-    let started = std::time::Instant::now();
-    for json in &chunks {
-        sqlx::query(feed_from_json)
-            .bind(device_id)
-            .bind(json.as_str())
+
+    /// Waits until no refresh is being written, and keeps any from starting while held.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
+    }
+
+    fn writing(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, tokio::sync::watch::Receiver<i64>>> {
+        // The map is only inserted into and removed from: a panic elsewhere leaves it whole.
+        self.writing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where the refresh being written for `device_id` stands, if one is.
+    fn written_so_far(&self, device_id: &str) -> Option<tokio::sync::watch::Receiver<i64>> {
+        self.writing().get(device_id).cloned()
+    }
+}
+
+/// The rows a refresh appends to a device's feed, and the device's state once they are
+/// all written.
+struct FeedWrite {
+    device_id: String,
+    /// The feed sequence of `rows[0]`.
+    first_seq: i64,
+    rows: Vec<FeedRow>,
+    /// The records among `rows` that the device held before (their `sync_sent` rows are
+    /// replaced).
+    held_before: BTreeSet<(String, String)>,
+    snapshot: i64,
+    fingerprint: String,
+    patients_before: BTreeSet<String>,
+    patients_after: BTreeSet<String>,
+}
+
+impl FeedWrite {
+    /// Writes every row: in one transaction when there are few; otherwise the first
+    /// `first_rows` now and the rest in the background, in transactions of the
+    /// [`FeedLock`]'s chunk size that each leave the device's state consistent with the rows
+    /// committed so far (marked incomplete until the last). `held` is released when the
+    /// last row is written.
+    async fn write(
+        self,
+        store: &Arc<Store>,
+        feed: &Arc<FeedLock>,
+        held: tokio::sync::OwnedMutexGuard<()>,
+        first_rows: usize,
+    ) -> Result<(), SyncError> {
+        let first_rows = first_rows.max(1);
+        let chunk_rows = feed.chunk_rows;
+        if self.rows.len() <= first_rows + chunk_rows {
+            return self.write_rows(store, 0..self.rows.len()).await;
+        }
+        self.write_rows(store, 0..first_rows).await?;
+        let (tx, rx) = tokio::sync::watch::channel(self.first_seq + first_rows as i64 - 1);
+        feed.writing().insert(self.device_id.clone(), rx);
+        let (store, feed) = (store.clone(), feed.clone());
+        tokio::spawn(async move {
+            let _held = held;
+            let mut from = first_rows;
+            while from < self.rows.len() {
+                let to = (from + chunk_rows).min(self.rows.len());
+                if let Err(e) = self.write_rows(&store, from..to).await {
+                    // The device's state says incomplete: its next pull decides again.
+                    tracing::warn!(
+                        device = self.device_id,
+                        error = %e,
+                        "the rest of a sync feed could not be written now"
+                    );
+                    break;
+                }
+                tx.send_replace(self.first_seq + to as i64 - 1);
+                from = to;
+            }
+            feed.writing().remove(&self.device_id);
+        });
+        Ok(())
+    }
+
+    /// Commits `range` of the rows in one transaction: the feed rows, the device's
+    /// `sync_sent` view of its replica after them, and the device's state (complete when
+    /// the range ends the rows).
+    async fn write_rows(
+        &self,
+        store: &Store,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), SyncError> {
+        let complete = range.end == self.rows.len();
+        // The patients whose records the device may hold once these rows are in: until
+        // the last row, those it held before but was told to purge, and every patient it
+        // was sent a record of.
+        let patients = if complete {
+            self.patients_after.clone()
+        } else {
+            let mut p = self.patients_before.clone();
+            for r in &self.rows[..range.end] {
+                match r {
+                    FeedRow::Purge { patient, .. } => {
+                        p.remove(patient);
+                    }
+                    FeedRow::Upsert { patient, .. } => {
+                        p.insert(patient.clone());
+                    }
+                    FeedRow::Remove { .. } => {}
+                }
+            }
+            p
+        };
+        let started = std::time::Instant::now();
+        let mut tx = store.begin().await?;
+        // Upserts (nearly every row of a first sync) go in as one JSON array per
+        // statement, [[feed seq, version seq, patient, type, id, version], …]: one bind
+        // instead of eight per row, for the feed and for what the device will hold. The
+        // rest go in as rows.
+        let mut upserts: Vec<(i64, i64, &str, &str, &str, i64)> = Vec::new();
+        let mut others: Vec<Vec<Arg>> = Vec::new();
+        // What the device no longer holds as sent: purged patients' records, removed
+        // records, and records sent anew (their row is written again).
+        let mut purged: Vec<&str> = Vec::new();
+        let mut unsent: Vec<(&str, &str)> = Vec::new();
+        let device = || Arg::S(self.device_id.clone());
+        for (i, r) in self.rows[range.clone()].iter().enumerate() {
+            let seq = self.first_seq + (range.start + i) as i64;
+            match r {
+                FeedRow::Upsert {
+                    res_type,
+                    res_id,
+                    version,
+                    version_seq,
+                    patient,
+                } => {
+                    if !self.held_before.is_empty()
+                        && self
+                            .held_before
+                            .contains(&(res_type.clone(), res_id.clone()))
+                    {
+                        unsent.push((res_type, res_id));
+                    }
+                    upserts.push((seq, *version_seq, patient, res_type, res_id, *version))
+                }
+                FeedRow::Remove {
+                    res_type,
+                    res_id,
+                    patient,
+                    reason,
+                } => {
+                    unsent.push((res_type, res_id));
+                    others.push(vec![
+                        device(),
+                        Arg::I(seq),
+                        Arg::S("remove".into()),
+                        Arg::OptS(Some(res_type.clone())),
+                        Arg::OptS(Some(res_id.clone())),
+                        Arg::I(0),
+                        Arg::OptS(patient.clone()),
+                        Arg::OptS(Some(reason_code(*reason).into())),
+                    ])
+                }
+                FeedRow::Purge { patient, reason } => {
+                    purged.push(patient);
+                    others.push(vec![
+                        device(),
+                        Arg::I(seq),
+                        Arg::S("purge".into()),
+                        Arg::OptS(None),
+                        Arg::OptS(None),
+                        Arg::I(0),
+                        Arg::OptS(Some(patient.clone())),
+                        Arg::OptS(Some(reason_code(*reason).into())),
+                    ])
+                }
+            }
+        }
+        let (feed_from_json, sent_from_json) = match store.dialect() {
+            store::Dialect::Sqlite => (
+                "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason) \
+                 SELECT $1, j.value ->> 0, 'upsert', j.value ->> 3, j.value ->> 4, j.value ->> 1, \
+                 j.value ->> 2, NULL FROM json_each($2) j",
+                "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id) \
+                 SELECT $1, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 2 \
+                 FROM json_each($2) j",
+            ),
+            store::Dialect::Postgres => (
+                "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason) \
+                 SELECT $1, (j ->> 0)::bigint, 'upsert', j ->> 3, j ->> 4, (j ->> 1)::bigint, j ->> 2, \
+                 NULL FROM json_array_elements($2::text::json) j",
+                "INSERT INTO sync_sent (device_id, res_type, res_id, version, patient_id) \
+                 SELECT $1, j ->> 3, j ->> 4, (j ->> 5)::bigint, j ->> 2 \
+                 FROM json_array_elements($2::text::json) j",
+            ),
+        };
+        let chunks: Vec<String> = upserts
+            .chunks(20_000)
+            .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into()))
+            .collect();
+        for json in &chunks {
+            sqlx::query(feed_from_json)
+                .bind(&self.device_id)
+                .bind(json.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_rows(
+            &mut tx,
+            store.dialect(),
+            "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason)",
+            8,
+            others,
+        )
+        .await?;
+        for p in purged {
+            sqlx::query("DELETE FROM sync_sent WHERE device_id = $1 AND patient_id = $2")
+                .bind(&self.device_id)
+                .bind(p)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (t, i) in unsent {
+            sqlx::query(
+                "DELETE FROM sync_sent WHERE device_id = $1 AND res_type = $2 AND res_id = $3",
+            )
+            .bind(&self.device_id)
+            .bind(t)
+            .bind(i)
             .execute(&mut *tx)
             .await?;
-    }
-    insert_rows(
-        &mut tx,
-        store.dialect(),
-        "INSERT INTO sync_feed (device_id, seq, kind, res_type, res_id, version_seq, patient_id, reason)",
-        8,
-        others,
-    )
-    .await?;
-    for p in purged {
-        sqlx::query("DELETE FROM sync_sent WHERE device_id = $1 AND patient_id = $2")
-            .bind(device_id)
-            .bind(p.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
-    for (t, i) in sent_changes.intersection(held_before) {
-        sqlx::query("DELETE FROM sync_sent WHERE device_id = $1 AND res_type = $2 AND res_id = $3")
-            .bind(device_id)
-            .bind(t.as_str())
-            .bind(i.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
-    let feed_at = started.elapsed();
-    // What the device will hold: exactly the records the new rows send (each at most once:
-    // each is in `sent_changes`).
-    for json in &chunks {
-        sqlx::query(sent_from_json)
-            .bind(device_id)
-            .bind(json.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
-    let sent_at = started.elapsed();
-    let patients = serde_json::to_string(patients).unwrap_or_else(|_| "[]".into());
-    let feed_seq = prev_feed + rows.len() as i64;
-    let q = if existed {
-        "UPDATE sync_device SET global_seq = $2, feed_seq = $3, subject = $4, patients = $5 WHERE device_id = $1"
-    } else {
-        "INSERT INTO sync_device (device_id, global_seq, feed_seq, subject, patients) VALUES ($1, $2, $3, $4, $5)"
-    };
-    sqlx::query(q)
-        .bind(device_id)
-        .bind(snapshot)
-        .bind(feed_seq)
-        .bind(fingerprint)
-        .bind(patients)
+        }
+        let feed_at = started.elapsed();
+        // What the device will hold: exactly the records the new rows send (each at most
+        // once in a refresh).
+        for json in &chunks {
+            sqlx::query(sent_from_json)
+                .bind(&self.device_id)
+                .bind(json.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let sent_at = started.elapsed();
+        sqlx::query(
+            "INSERT INTO sync_device (device_id, global_seq, feed_seq, subject, patients, complete) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id) DO UPDATE SET \
+             global_seq = excluded.global_seq, feed_seq = excluded.feed_seq, \
+             subject = excluded.subject, patients = excluded.patients, \
+             complete = excluded.complete",
+        )
+        .bind(&self.device_id)
+        .bind(self.snapshot)
+        .bind(self.first_seq + range.end as i64 - 1)
+        .bind(&self.fingerprint)
+        .bind(serde_json::to_string(&patients).unwrap_or_else(|_| "[]".into()))
+        .bind(i64::from(complete))
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    tracing::debug!(
-        device = device_id,
-        feed_ms = feed_at.as_millis() as u64,
-        sent_ms = (sent_at - feed_at).as_millis() as u64,
-        commit_ms = (started.elapsed() - sent_at).as_millis() as u64,
-        "sync feed written"
-    );
-    Ok(())
+        tx.commit().await?;
+        tracing::debug!(
+            device = self.device_id,
+            rows = range.len(),
+            complete,
+            feed_ms = feed_at.as_millis() as u64,
+            sent_ms = (sent_at - feed_at).as_millis() as u64,
+            commit_ms = (started.elapsed() - sent_at).as_millis() as u64,
+            "sync feed written"
+        );
+        Ok(())
+    }
+}
+
+/// The last row of the device's feed committed so far (0 before its first), and whether
+/// the rows of its last refresh are all written.
+async fn committed_feed(store: &Store, device_id: &str) -> Result<(i64, bool), SyncError> {
+    Ok(device_state(store, device_id)
+        .await?
+        .map_or((0, true), |s| (s.feed_seq, s.complete)))
 }
 
 /// Serves one page of a device's feed after its checkpoint, refreshing the feed first when
-/// the device has consumed it. `refresh_lock` serialises refreshes.
+/// the device has consumed it. While the rows of a refresh are still being written (or
+/// when their writing stopped half-way) a page says more follow; a device that has every
+/// row committed so far waits for the next ones (or, when the writing stopped, has its
+/// feed refreshed again).
 pub async fn pull(
-    store: &Store,
+    store: &Arc<Store>,
     g: &mut Guard,
     device_id: &str,
     req: &PullRequest,
-    refresh_lock: &tokio::sync::Mutex<()>,
+    feed: &Arc<FeedLock>,
 ) -> Result<PulledPage, SyncError> {
     let after = req.checkpoint.map(|c| c.sequence()).unwrap_or(0);
-    {
-        let _lock = refresh_lock.lock().await;
-        let feed_seq = device_state(store, device_id)
-            .await?
-            .map(|s| s.feed_seq)
-            .unwrap_or(0);
+    let limit = req.page_size.clamp(1, MAX_PAGE) as i64;
+    let unfinished = loop {
+        let (feed_seq, complete) = committed_feed(store, device_id).await?;
         if after > feed_seq {
             return Err(SyncError::CheckpointAhead(after, feed_seq));
         }
-        if after == feed_seq {
-            refresh(store, g, device_id).await?;
+        if after < feed_seq {
+            break !complete;
         }
-    }
-    let limit = req.page_size.clamp(1, MAX_PAGE) as i64;
+        if let Some(mut written) = feed.written_so_far(device_id) {
+            // The device has every row committed so far: wait for the next (an error is
+            // the end of the writing, whose state the next round reads).
+            let _ = written.wait_for(|&seq| seq > after).await;
+            continue;
+        }
+        let held = feed.lock.clone().lock_owned().await;
+        if committed_feed(store, device_id).await?.0 != after {
+            continue;
+        }
+        // Two pages' worth first: the device commits one while it fetches the next.
+        refresh(store, g, device_id, feed, held, 2 * limit as usize).await?;
+        break !committed_feed(store, device_id).await?.1;
+    };
     // The feed rows with the versions their upserts send, in one query; on SQLite through
     // the native driver (a page is many rows).
     let sql = "SELECT f.seq, f.kind, f.res_type, f.res_id, f.patient_id, f.reason, \
@@ -751,7 +968,7 @@ pub async fn pull(
                 .bind(limit + 1)
                 .fetch_all(native)
                 .await?;
-            page_json(&rows, after, limit)
+            page_json(&rows, after, limit, unfinished)
         }
         None => {
             let rows = sqlx::query(sql)
@@ -760,14 +977,20 @@ pub async fn pull(
                 .bind(limit + 1)
                 .fetch_all(store.pool())
                 .await?;
-            page_json(&rows, after, limit)
+            page_json(&rows, after, limit, unfinished)
         }
     }
 }
 
 /// The page of feed rows `rows` (up to `limit`, one more if more wait) as the JSON of a
-/// `careshare_sync::PullPage`.
-fn page_json<R>(rows: &[R], after: i64, limit: i64) -> Result<PulledPage, SyncError>
+/// `careshare_sync::PullPage`; it says more follow when more rows wait, or when the feed's
+/// last refresh is `unfinished`.
+fn page_json<R>(
+    rows: &[R],
+    after: i64,
+    limit: i64,
+    unfinished: bool,
+) -> Result<PulledPage, SyncError>
 where
     R: Row,
     for<'c> &'c str: sqlx::ColumnIndex<R>,
@@ -775,7 +998,7 @@ where
     for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let more = rows.len() as i64 > limit;
+    let more = unfinished || rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     // The page is written as JSON text around each version's stored JSON, which is sent
     // as it is stored (parsing and printing it again would cost more than the rest).

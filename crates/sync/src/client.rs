@@ -97,6 +97,52 @@ pub struct PageEffect<R = Value> {
     pub more: bool,
 }
 
+/// A pulled page reduced to what storage must do, before it is checked against the
+/// device's checkpoint ([`ClientSync::accept`]). Reducing reads every resource's names,
+/// most of the work of applying a page: a device may reduce the next page while it
+/// commits this one.
+#[derive(Debug)]
+pub struct ReducedPage<R = Value> {
+    next: Checkpoint,
+    more: bool,
+    changes: usize,
+    wipe: bool,
+    effect: Result<PageEffect<R>, ProtocolError>,
+}
+
+impl<R: ResourceBody> ReducedPage<R> {
+    /// Reduces `page` (an invalid change is reported by [`ClientSync::accept`]).
+    pub fn new(page: &PullPage<R>) -> ReducedPage<R> {
+        ReducedPage {
+            next: page.next,
+            more: page.more,
+            changes: page.changes.len(),
+            wipe: page.changes.iter().any(|c| {
+                matches!(
+                    c,
+                    Change::PurgePatient {
+                        reason: RemovalReason::DeviceRevoked,
+                        ..
+                    }
+                )
+            }),
+            effect: reduce(page),
+        }
+    }
+}
+
+impl<R> ReducedPage<R> {
+    /// How many changes the page carried.
+    pub fn changes(&self) -> usize {
+        self.changes
+    }
+
+    /// Whether the hub tells the device it was revoked: it must wipe its replica.
+    pub fn wipe(&self) -> bool {
+        self.wipe
+    }
+}
+
 /// What to do with one outbox entry after a push.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutboxAction {
@@ -183,6 +229,12 @@ impl ClientSync {
         &mut self,
         page: &PullPage<R>,
     ) -> Result<PageEffect<R>, ProtocolError> {
+        self.accept(ReducedPage::new(page))
+    }
+
+    /// [`ClientSync::apply_page`] for a page reduced beforehand ([`ReducedPage::new`]),
+    /// with the same checks in the same order.
+    pub fn accept<R>(&mut self, page: ReducedPage<R>) -> Result<PageEffect<R>, ProtocolError> {
         if let Some(checkpoint) = self.checkpoint {
             if page.next < checkpoint {
                 return Err(ProtocolError::Backwards {
@@ -190,14 +242,14 @@ impl ClientSync {
                     next: page.next,
                 });
             }
-            if page.next == checkpoint && !page.changes.is_empty() {
+            if page.next == checkpoint && page.changes > 0 {
                 return Err(ProtocolError::Stale(checkpoint));
             }
             if page.next == checkpoint && page.more {
                 return Err(ProtocolError::NoProgress(checkpoint));
             }
         }
-        let effect = reduce(page)?;
+        let effect = page.effect?;
         self.pending = Some(page.next);
         self.pending_more = page.more;
         Ok(effect)

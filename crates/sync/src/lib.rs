@@ -31,7 +31,8 @@
 //! 2. passes the page to [`ClientSync::apply_page`], which refuses pages that
 //!    go back, repeat an applied page, promise more without progress, or
 //!    carry malformed changes ([`ProtocolError`]), and otherwise returns a
-//!    [`PageEffect`];
+//!    [`PageEffect`] (or reduces it beforehand with [`ReducedPage::new`], which
+//!    reads every resource's names, and passes that to [`ClientSync::accept`]);
 //! 3. commits the effect's purges, removals, upserts **and** checkpoint in one
 //!    storage transaction, then calls [`ClientSync::committed`];
 //! 4. pulls again while [`PageEffect::more`].
@@ -181,7 +182,9 @@ mod client;
 mod hub;
 mod wire;
 
-pub use client::{ClientSync, OutboxAction, PageEffect, ProtocolError, Purge, Removal, Upsert};
+pub use client::{
+    ClientSync, OutboxAction, PageEffect, ProtocolError, Purge, ReducedPage, Removal, Upsert,
+};
 pub use hub::{
     hub_apply_edit, operation_outcome, priority, serve_pull, sort_for_first_sync, EditDecision,
     Sequenced,

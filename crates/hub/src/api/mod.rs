@@ -46,7 +46,7 @@ pub struct AppState {
     /// The public base URL (e.g. `https://hub.example/fhir`); derived from `Host` if None.
     pub base_url: Option<String>,
     /// Serialises the refresh of devices' sync feeds.
-    pub sync_lock: Arc<tokio::sync::Mutex<()>>,
+    pub sync_lock: Arc<crate::sync::FeedLock>,
 }
 
 /// The whole HTTP surface.

@@ -13,6 +13,7 @@ mod write;
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use careshare_policy::{FactsError, ResourceFacts};
 use std::time::Duration;
@@ -191,6 +192,35 @@ pub struct Store {
     dialect: Dialect,
     writer: Mutex<write::WriterState>,
     audit: Mutex<()>,
+    /// On SQLite, taken by every write transaction of this process in turn ([`Store::begin`]).
+    gate: Arc<Mutex<()>>,
+}
+
+/// A write transaction on the dialect-neutral pool ([`Store::begin`]). Dropped without
+/// [`StoreTx::commit`], it rolls back.
+pub struct StoreTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl StoreTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for StoreTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for StoreTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -295,6 +325,7 @@ impl Store {
             dialect,
             writer: Mutex::new(write::WriterState { last_updated: last }),
             audit: Mutex::new(()),
+            gate: Arc::default(),
         })
     }
 
@@ -309,6 +340,29 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Starts a transaction that writes. On SQLite, which has one writer at a time, the
+    /// process's write transactions take turns first (first come, first served: a long
+    /// series of writes, such as a sync feed's, lets each waiting one in between), then
+    /// take the database's write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
+    /// timeout for another process): a transaction that read first and wrote later would
+    /// otherwise fail outright ("database is locked") whenever another connection wrote
+    /// in between.
+    pub async fn begin(&self) -> Result<StoreTx, StoreError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => {
+                let gate = self.gate.clone().lock_owned().await;
+                StoreTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _gate: Some(gate),
+                }
+            }
+            Dialect::Postgres => StoreTx {
+                tx: self.pool.begin().await?,
+                _gate: None,
+            },
+        })
     }
 
     /// Closes the pool, waiting for connections to be returned.

@@ -4,7 +4,7 @@ use careshare_fhir::datetime::format_instant;
 use careshare_fhir::search::IndexEntries;
 use careshare_policy::ResourceFacts;
 use serde_json::{Map, Value};
-use sqlx::{Any, AnyConnection, Postgres, Transaction};
+use sqlx::{AnyConnection, Postgres, Transaction};
 use tokio::sync::MutexGuard;
 
 use super::conn::{Arg as ConnArg, Conn};
@@ -55,7 +55,7 @@ impl Buffer {
 
 /// A database transaction of either kind.
 enum Tx {
-    Any(Transaction<'static, Any>),
+    Any(super::StoreTx),
     Pg(Transaction<'static, Postgres>),
 }
 
@@ -178,7 +178,7 @@ impl Store {
                     .await?;
                 Tx::Pg(t)
             }
-            None => Tx::Any(self.pool.begin().await?),
+            None => Tx::Any(self.begin().await?),
         };
         let max_seq = super::max_seq(&mut tx.conn()).await?;
         let wall = chrono::Utc::now().timestamp_micros();
