@@ -2,7 +2,8 @@
 //!
 //! A hub (the release `careshare-hub` binary, on SQLite, on loopback) serves a demo region
 //! (`CARESHARE_BENCH_PATIENTS`, default 1,600 patients: a district nursing team's caseload
-//! of about 200 patients). A device enrolled as the team's demo nurse then:
+//! of about 200 patients). A device enrolled as the team's demo nurse (pages of
+//! `CARESHARE_BENCH_PAGE_SIZE` changes, default 1,000) then:
 //!
 //! 1. makes its first sync, against the limit: the same rows bulk-inserted into an empty
 //!    SQLCipher file with the replica's table and index, in one transaction;
