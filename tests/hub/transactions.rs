@@ -120,3 +120,49 @@ async fn batch_answers_each_entry_on_its_own(hub: &Hub) {
     assert_eq!(b["total"], 1);
 }
 both!(batch_answers_each_entry_on_its_own);
+
+/// Many callers at once, writing and reading (each read writes its AuditEvents): every one
+/// gets its answer, none an error because another wrote at the same moment, and every
+/// write is there afterwards.
+async fn many_callers_at_once_all_get_their_answer(hub: &Hub) {
+    let before = total(hub).await;
+    let (s, patient) = hub
+        .post(
+            "Patient",
+            &json!({"resourceType": "Patient", "name": [{"family": "Busy"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{patient}");
+    let id = patient["id"].as_str().unwrap().to_string();
+    let mut calls = Vec::new();
+    for i in 0..24 {
+        let client = hub.client.clone();
+        let base = hub.base.clone();
+        let id = id.clone();
+        calls.push(tokio::spawn(async move {
+            let r = if i % 2 == 0 {
+                client
+                    .post(format!("{base}/Observation"))
+                    .header("content-type", "application/fhir+json")
+                    .body(
+                        json!({"resourceType": "Observation", "status": "final",
+                            "code": {"text": "pulse"}, "valueQuantity": {"value": 60 + i},
+                            "subject": {"reference": format!("Patient/{id}")}})
+                        .to_string(),
+                    )
+                    .send()
+                    .await
+            } else {
+                client.get(format!("{base}/Patient/{id}")).send().await
+            };
+            let r = r.expect("the hub answers");
+            (r.status(), r.text().await.unwrap_or_default())
+        }));
+    }
+    for call in calls {
+        let (status, body) = call.await.unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+    }
+    assert_eq!(total(hub).await, before + 1 + 12, "every write is there");
+}
+both!(many_callers_at_once_all_get_their_answer);
