@@ -258,6 +258,15 @@ async fn identity_flows(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "a refresh token is spent on use"
     );
+    // Two refreshes with one token at the same moment: one of them gets the new pair.
+    let next = t["refresh_token"].as_str().unwrap().to_string();
+    let body = json!({"refresh_token": next});
+    let (a, b) = tokio::join!(
+        post_json(&hub, "/auth/refresh", None, &body),
+        post_json(&hub, "/auth/refresh", None, &body)
+    );
+    let renewed = [a.0, b.0].iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(renewed, 1, "{} / {}", a.1, b.1);
 
     // Repeated failures lock the account; the right passphrase does not open it meanwhile.
     for _ in 0..5 {
@@ -272,6 +281,7 @@ async fn identity_flows(backend: Backend) {
         "not the passphrase",
         &nurse,
         &refresh,
+        &next,
         &device_token,
         &admin,
         &fresh,

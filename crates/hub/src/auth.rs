@@ -395,10 +395,16 @@ impl Auth<'_> {
     /// Exchanges a refresh token for a new pair; the old refresh token is spent.
     pub async fn refresh(&self, refresh: &Secret, now: i64) -> Result<Tokens, AuthError> {
         let caller = self.check_token(refresh, "refresh", now).await?;
-        sqlx::query("UPDATE token SET revoked = 1 WHERE token_hash = $1")
-            .bind(sha256_hex(refresh.expose().as_bytes()))
-            .execute(self.store.pool())
-            .await?;
+        // Spent once: of two refreshes with one token at the same moment, only the one
+        // that spends it gets new tokens.
+        let spent =
+            sqlx::query("UPDATE token SET revoked = 1 WHERE token_hash = $1 AND revoked = 0")
+                .bind(sha256_hex(refresh.expose().as_bytes()))
+                .execute(self.store.pool())
+                .await?;
+        if spent.rows_affected() != 1 {
+            return Err(AuthError::InvalidToken);
+        }
         self.issue(&caller.username, caller.device_id.as_deref(), now)
             .await
     }
