@@ -126,16 +126,21 @@ fn assert_nothing_left(dir: &Path) {
 /// Starts `careshare sync` and kills it with SIGKILL after `after`; true if it had already
 /// finished (successfully) by then.
 async fn sync_killed_after(dir: &Path, page_size: &str, after: Duration) -> bool {
+    let errors = tempfile::NamedTempFile::new().unwrap();
     let mut child = careshare(dir)
         .args(["sync", "--page-size", page_size])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(errors.reopen().unwrap()))
         .spawn()
         .unwrap();
     tokio::time::sleep(after).await;
     match child.try_wait().unwrap() {
         Some(status) => {
-            assert!(status.success(), "sync failed on its own: {status}");
+            assert!(
+                status.success(),
+                "sync failed on its own: {status}: {}",
+                std::fs::read_to_string(errors.path()).unwrap_or_default()
+            );
             true
         }
         None => {

@@ -353,8 +353,17 @@ impl Store {
         Ok(match self.dialect {
             Dialect::Sqlite => {
                 let gate = self.gate.clone().lock_owned().await;
+                // In a task of its own: a caller dropped half-way through a custom BEGIN
+                // (a request whose client went away) would leave the connection in a
+                // transaction nobody ends (sqlx checks the connection's state after the
+                // statement, and no transaction exists yet to roll back when dropped).
+                // Finished here, the transaction is rolled back when its answer is dropped.
+                let pool = self.pool.clone();
+                let tx = tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await })
+                    .await
+                    .map_err(|_| sqlx::Error::WorkerCrashed)??;
                 StoreTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    tx,
                     _gate: Some(gate),
                 }
             }
