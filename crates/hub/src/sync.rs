@@ -253,10 +253,9 @@ async fn compartment_native(
     snapshot: i64,
 ) -> Result<Vec<VersionFacts>, SyncError> {
     let sql = format!(
-        "SELECT json_group_array(json_array({VERSION_FACTS_COLUMNS})) AS versions \
-         FROM resource_version v LEFT JOIN resource_facts f ON f.seq = v.seq WHERE v.seq IN \
-         (SELECT seq FROM compartment WHERE patient_id = $1) AND v.seq <= $2 \
-         AND (v.superseded_seq IS NULL OR v.superseded_seq > $3) AND v.deleted = 0"
+        "SELECT json_group_array(json_array(seq, res_type, res_id, version, deleted, facts)) \
+         FROM ({})",
+        compartment_sql()
     );
     let json: String = sqlx::query_scalar(&sql)
         .bind(patient)
@@ -692,10 +691,13 @@ impl FeedWrite {
     ) -> Result<(), SyncError> {
         let first_rows = first_rows.max(1);
         let chunk_rows = feed.chunk_rows;
+        let mut patients = self.patients_before.clone();
         if self.rows.len() <= first_rows + chunk_rows {
-            return self.write_rows(store, 0..self.rows.len()).await;
+            return self
+                .write_rows(store, 0..self.rows.len(), &mut patients)
+                .await;
         }
-        self.write_rows(store, 0..first_rows).await?;
+        self.write_rows(store, 0..first_rows, &mut patients).await?;
         let (tx, rx) = tokio::sync::watch::channel(self.first_seq + first_rows as i64 - 1);
         feed.writing().insert(self.device_id.clone(), rx);
         let (store, feed) = (store.clone(), feed.clone());
@@ -704,7 +706,7 @@ impl FeedWrite {
             let mut from = first_rows;
             while from < self.rows.len() {
                 let to = (from + chunk_rows).min(self.rows.len());
-                if let Err(e) = self.write_rows(&store, from..to).await {
+                if let Err(e) = self.write_rows(&store, from..to, &mut patients).await {
                     // The device's state says incomplete: its next pull decides again.
                     tracing::warn!(
                         device = self.device_id,
@@ -723,32 +725,31 @@ impl FeedWrite {
 
     /// Commits `range` of the rows in one transaction: the feed rows, the device's
     /// `sync_sent` view of its replica after them, and the device's state (complete when
-    /// the range ends the rows).
+    /// the range ends the rows). `sent` holds the patients whose records the device may
+    /// hold once the rows before `range` are in (those it held before and was not told to
+    /// purge, and every patient it was sent a record of), and is brought past `range`.
     async fn write_rows(
         &self,
         store: &Store,
         range: std::ops::Range<usize>,
+        sent: &mut BTreeSet<String>,
     ) -> Result<(), SyncError> {
         let complete = range.end == self.rows.len();
-        // The patients whose records the device may hold once these rows are in: until
-        // the last row, those it held before but was told to purge, and every patient it
-        // was sent a record of.
-        let patients = if complete {
-            self.patients_after.clone()
-        } else {
-            let mut p = self.patients_before.clone();
-            for r in &self.rows[..range.end] {
-                match r {
-                    FeedRow::Purge { patient, .. } => {
-                        p.remove(patient);
-                    }
-                    FeedRow::Upsert { patient, .. } => {
-                        p.insert(patient.clone());
-                    }
-                    FeedRow::Remove { .. } => {}
+        for r in &self.rows[range.clone()] {
+            match r {
+                FeedRow::Purge { patient, .. } => {
+                    sent.remove(patient);
                 }
+                FeedRow::Upsert { patient, .. } => {
+                    sent.insert(patient.clone());
+                }
+                FeedRow::Remove { .. } => {}
             }
-            p
+        }
+        let patients = if complete {
+            &self.patients_after
+        } else {
+            &*sent
         };
         let started = std::time::Instant::now();
         let mut tx = store.begin().await?;
@@ -837,13 +838,6 @@ impl FeedWrite {
             .chunks(20_000)
             .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into()))
             .collect();
-        for json in &chunks {
-            sqlx::query(feed_from_json)
-                .bind(&self.device_id)
-                .bind(json.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
         insert_rows(
             &mut tx,
             store.dialect(),
@@ -870,14 +864,16 @@ impl FeedWrite {
             .await?;
         }
         let feed_at = started.elapsed();
-        // What the device will hold: exactly the records the new rows send (each at most
-        // once in a refresh).
-        for json in &chunks {
-            sqlx::query(sent_from_json)
-                .bind(&self.device_id)
-                .bind(json.as_str())
-                .execute(&mut *tx)
-                .await?;
+        // The upserts' feed rows, and what the device will hold: exactly the records they
+        // send (each at most once in a refresh).
+        for sql in [feed_from_json, sent_from_json] {
+            for json in &chunks {
+                sqlx::query(sql)
+                    .bind(&self.device_id)
+                    .bind(json.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         let sent_at = started.elapsed();
         sqlx::query(
@@ -891,7 +887,7 @@ impl FeedWrite {
         .bind(self.snapshot)
         .bind(self.first_seq + range.end as i64 - 1)
         .bind(&self.fingerprint)
-        .bind(serde_json::to_string(&patients).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(patients).unwrap_or_else(|_| "[]".into()))
         .bind(i64::from(complete))
         .execute(&mut *tx)
         .await?;
@@ -900,8 +896,8 @@ impl FeedWrite {
             device = self.device_id,
             rows = range.len(),
             complete,
-            feed_ms = feed_at.as_millis() as u64,
-            sent_ms = (sent_at - feed_at).as_millis() as u64,
+            others_ms = feed_at.as_millis() as u64,
+            upserts_ms = (sent_at - feed_at).as_millis() as u64,
             commit_ms = (started.elapsed() - sent_at).as_millis() as u64,
             "sync feed written"
         );

@@ -4,7 +4,7 @@
 
 use sqlx::{AnyConnection, PgConnection, Row};
 
-use super::{StoreError, Stored, VersionFacts};
+use super::{FromStoreRow, StoreError, Stored, VersionFacts};
 
 /// A bind value.
 #[derive(Debug, Clone)]
@@ -41,20 +41,7 @@ impl Conn<'_> {
         sql: &str,
         args: &[Arg],
     ) -> Result<Vec<Stored>, StoreError> {
-        Ok(match self {
-            Conn::Any(c) => bind_all!(sqlx::query::<sqlx::Any>(sql), args)
-                .fetch_all(&mut **c)
-                .await?
-                .iter()
-                .map(Stored::from_row)
-                .collect::<Result<_, _>>()?,
-            Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
-                .fetch_all(&mut **c)
-                .await?
-                .iter()
-                .map(Stored::from_row)
-                .collect::<Result<_, _>>()?,
-        })
+        self.fetch_rows(sql, args).await
     }
 
     /// Rows of [`super::VERSION_FACTS_COLUMNS`].
@@ -63,18 +50,27 @@ impl Conn<'_> {
         sql: &str,
         args: &[Arg],
     ) -> Result<Vec<VersionFacts>, StoreError> {
+        self.fetch_rows(sql, args).await
+    }
+
+    /// Every row of `sql`, each read as a `T`.
+    async fn fetch_rows<T: FromStoreRow>(
+        &mut self,
+        sql: &str,
+        args: &[Arg],
+    ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
             Conn::Any(c) => bind_all!(sqlx::query::<sqlx::Any>(sql), args)
                 .fetch_all(&mut **c)
                 .await?
                 .iter()
-                .map(VersionFacts::from_row)
+                .map(T::from_row)
                 .collect::<Result<_, _>>()?,
             Conn::Pg(c) => bind_all!(sqlx::query::<sqlx::Postgres>(sql), args)
                 .fetch_all(&mut **c)
                 .await?
                 .iter()
-                .map(VersionFacts::from_row)
+                .map(T::from_row)
                 .collect::<Result<_, _>>()?,
         })
     }

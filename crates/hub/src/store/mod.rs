@@ -64,9 +64,19 @@ pub struct Stored {
     pub content: Option<String>,
 }
 
-impl Stored {
-    /// Reads a row of the version columns, from either engine.
-    pub(crate) fn from_row<R>(row: &R) -> Result<Stored, sqlx::Error>
+/// A value read from one row of a query, on either engine ([`Conn::fetch_rows`]).
+pub(crate) trait FromStoreRow: Sized {
+    fn from_row<R>(row: &R) -> Result<Self, sqlx::Error>
+    where
+        R: Row,
+        for<'c> &'c str: sqlx::ColumnIndex<R>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>;
+}
+
+impl FromStoreRow for Stored {
+    /// Reads a row of the version columns.
+    fn from_row<R>(row: &R) -> Result<Stored, sqlx::Error>
     where
         R: Row,
         for<'c> &'c str: sqlx::ColumnIndex<R>,
@@ -83,7 +93,9 @@ impl Stored {
             content: row.try_get("content")?,
         })
     }
+}
 
+impl Stored {
     /// The stored JSON, parsed.
     pub fn resource(&self) -> Result<Option<serde_json::Value>, StoreError> {
         self.content
@@ -108,8 +120,9 @@ pub struct VersionFacts {
     pub facts: Option<String>,
 }
 
-impl VersionFacts {
-    pub(crate) fn from_row<R>(row: &R) -> Result<VersionFacts, sqlx::Error>
+impl FromStoreRow for VersionFacts {
+    /// Reads a row of [`VERSION_FACTS_COLUMNS`].
+    fn from_row<R>(row: &R) -> Result<VersionFacts, sqlx::Error>
     where
         R: Row,
         for<'c> &'c str: sqlx::ColumnIndex<R>,

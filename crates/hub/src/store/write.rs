@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Postgres, Transaction};
 use tokio::sync::MutexGuard;
 
 use super::conn::{Arg as ConnArg, Conn};
-use super::{read_current, Store, StoreError, Stored, VERSION_COLUMNS};
+use super::{read_current, FromStoreRow, Store, StoreError, Stored, VERSION_COLUMNS};
 
 pub(crate) struct WriterState {
     pub(crate) last_updated: i64,
@@ -549,19 +549,26 @@ async fn copy_rows(tx: &mut Transaction<'static, Postgres>, b: &Buffer) -> Resul
         t,
     )
     .await?;
-    let mut t = String::new();
-    for (s, pid) in &b.compartments {
-        t.push_str(&format!("{s}\t"));
-        copy_text(pid, &mut t);
-        t.push('\n');
-    }
-    copy(tx, "COPY compartment (seq, patient_id) FROM STDIN", t).await?;
-    let mut t = String::new();
-    for (s, facts) in &b.facts {
-        t.push_str(&format!("{s}\t"));
-        copy_text(facts, &mut t);
-        t.push('\n');
-    }
-    copy(tx, "COPY resource_facts (seq, facts) FROM STDIN", t).await?;
+    let seq_and_text = |rows: &[(i64, String)]| {
+        let mut t = String::new();
+        for (seq, text) in rows {
+            t.push_str(&format!("{seq}\t"));
+            copy_text(text, &mut t);
+            t.push('\n');
+        }
+        t
+    };
+    copy(
+        tx,
+        "COPY compartment (seq, patient_id) FROM STDIN",
+        seq_and_text(&b.compartments),
+    )
+    .await?;
+    copy(
+        tx,
+        "COPY resource_facts (seq, facts) FROM STDIN",
+        seq_and_text(&b.facts),
+    )
+    .await?;
     Ok(())
 }
