@@ -164,7 +164,8 @@ struct Side {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // More than one thread: a sync fetches the next page while it stores this one.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {

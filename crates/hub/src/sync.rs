@@ -38,7 +38,7 @@
 //! the device's next pull refreshes again, deciding every patient the user may see
 //! against what the device was sent, and purging any it may no longer see.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use careshare_policy::{Decision, DenyReason, FactsError};
@@ -48,6 +48,7 @@ use careshare_sync::{
 };
 use serde_json::Value;
 use sqlx::Row;
+use tokio::task::JoinHandle;
 
 use crate::access;
 use crate::engine::{self, Authorize, EngineError, Outcome};
@@ -281,6 +282,73 @@ async fn compartment_native(
         .collect())
 }
 
+/// Patients whose versions are read while an earlier one's are decided.
+const READ_AHEAD: usize = 2;
+
+/// The current versions of each of a list of patients' compartments, in turn. On SQLite
+/// the next [`READ_AHEAD`] patients' are read while one patient's are decided, each in a
+/// task of its own on the native pool (which has as many connections): reading costs more
+/// than deciding, and so keeps both cores busy. On PostgreSQL each is read when asked for.
+struct Compartments<'s> {
+    store: &'s Store,
+    snapshot: i64,
+    patients: Vec<String>,
+    next: usize,
+    reads: VecDeque<JoinHandle<Result<Vec<VersionFacts>, SyncError>>>,
+}
+
+impl<'s> Compartments<'s> {
+    fn new(store: &'s Store, snapshot: i64, patients: Vec<String>) -> Compartments<'s> {
+        Compartments {
+            store,
+            snapshot,
+            patients,
+            next: 0,
+            reads: VecDeque::new(),
+        }
+    }
+
+    /// The next patient and their current versions.
+    async fn next(
+        &mut self,
+        conn: &mut Conn<'_>,
+    ) -> Result<Option<(String, Vec<VersionFacts>)>, SyncError> {
+        let Some(patient) = self.patients.get(self.next).cloned() else {
+            return Ok(None);
+        };
+        if let Some(native) = self.store.sqlite_reader() {
+            // This patient's read and the next READ_AHEAD.
+            while self.reads.len() <= READ_AHEAD {
+                let Some(p) = self.patients.get(self.next + self.reads.len()).cloned() else {
+                    break;
+                };
+                let (pool, snapshot) = (native.clone(), self.snapshot);
+                self.reads.push_back(tokio::spawn(async move {
+                    compartment_native(&pool, &p, snapshot).await
+                }));
+            }
+        }
+        self.next += 1;
+        let versions = match self.reads.pop_front() {
+            // A read's task ends only by finishing (it is aborted only on drop).
+            Some(read) => read
+                .await
+                .map_err(|_| SyncError::from(sqlx::Error::WorkerCrashed))??,
+            None => compartment_now(self.store, conn, &patient, self.snapshot).await?,
+        };
+        Ok(Some((patient, versions)))
+    }
+}
+
+impl Drop for Compartments<'_> {
+    /// A refresh that fails half-way stops the reads it started.
+    fn drop(&mut self) {
+        for read in &self.reads {
+            read.abort();
+        }
+    }
+}
+
 /// Brings the device's feed up to date with what its user may see now. `held` is the
 /// refresh lock: released when every row is written. A large refresh commits its first
 /// `first_rows` rows before returning and writes the rest in the background
@@ -335,7 +403,7 @@ async fn refresh(
     let mut rows: Vec<FeedRow> = Vec::new();
     // The records whose copy on the device changes (sent anew or removed), each decided
     // once; and which of those it holds now (their rows are replaced).
-    let mut sent_changes: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut sent_changes: HashSet<(String, String)> = HashSet::new();
     let mut held_before: BTreeSet<(String, String)> = BTreeSet::new();
 
     for p in prev_patients.difference(&now_patients) {
@@ -395,85 +463,74 @@ async fn refresh(
     let linked_at = started.elapsed();
     // Patients decided again: every current record of theirs.
     let mut first: Vec<(u8, FeedRow)> = Vec::new();
-    let order: Vec<&String> = decide_again.iter().collect();
-    // On SQLite the next patient's versions are read (on the connection's own thread) while
-    // this patient's are decided.
-    let mut ahead: Option<Vec<VersionFacts>> = None;
-    for (i, p) in order.iter().copied().enumerate() {
-        let versions = match ahead.take() {
-            Some(v) => v,
-            None => compartment_now(store, &mut conn, p, snapshot).await?,
+    let mut compartments =
+        Compartments::new(store, snapshot, decide_again.iter().cloned().collect());
+    while let Some((p, versions)) = compartments.next(&mut conn).await? {
+        // A device's first refresh: it was sent nothing.
+        let sent = match &state {
+            Some(_) => sent_where(store, device_id, Sent::Patient(&p)).await?,
+            None => HashMap::new(),
         };
-        let next = order.get(i + 1).copied();
-        let read_next = async {
-            match (next, store.sqlite_reader()) {
-                (Some(n), Some(native)) => compartment_native(native, n, snapshot).await.map(Some),
-                _ => Ok(None),
-            }
-        };
-        let decide = async {
-            // A device's first refresh: it was sent nothing.
-            let sent = match &state {
-                Some(_) => sent_where(store, device_id, Sent::Patient(p)).await?,
-                None => HashMap::new(),
-            };
-            let mut seen = BTreeSet::new();
-            // Every version here has content (deletions are not current records).
-            let facts: Vec<_> = store::version_facts(&mut conn, &versions)
-                .await?
-                .into_iter()
-                .map(|f| f.unwrap_or(Err(FactsError::NotAnObject)))
-                .collect();
-            let verdicts = g.check_many(&mut conn, facts).await?;
-            for (s, v) in versions.into_iter().zip(verdicts) {
-                let key = (s.res_type.clone(), s.id.clone());
+        // This patient's current records, to find what the device holds of theirs that no
+        // longer is one (only a device that was sent some).
+        let mut seen = BTreeSet::new();
+        // Every version here has content (deletions are not current records).
+        let facts: Vec<_> = store::version_facts(&mut conn, &versions)
+            .await?
+            .into_iter()
+            .map(|f| f.unwrap_or(Err(FactsError::NotAnObject)))
+            .collect();
+        let verdicts = g.check_many(&mut conn, facts).await?;
+        for (s, v) in versions.into_iter().zip(verdicts) {
+            let key = (s.res_type, s.id);
+            if !sent.is_empty() {
                 seen.insert(key.clone());
-                let held = sent.get(&key).map(|(ver, _)| *ver);
-                if v.is_permit() {
-                    if held != Some(s.version) && !sent_changes.contains(&key) {
-                        first.push((
-                            priority(&s.res_type),
-                            FeedRow::Upsert {
-                                res_type: key.0.clone(),
-                                res_id: key.1.clone(),
-                                version: s.version,
-                                version_seq: s.seq,
-                                patient: p.clone(),
-                            },
-                        ));
-                        if held.is_some() {
-                            held_before.insert(key.clone());
-                        }
-                        sent_changes.insert(key);
-                    }
-                } else if held.is_some() && !sent_changes.contains(&key) {
-                    held_before.insert(key.clone());
-                    rows.push(FeedRow::Remove {
-                        res_type: s.res_type.clone(),
-                        res_id: s.id.clone(),
-                        patient: Some(p.clone()),
-                        reason: hidden_reason(&v.decision),
-                    });
-                    sent_changes.insert(key);
-                }
             }
-            for (key, (_, _)) in sent {
-                if !seen.contains(&key) && !sent_changes.contains(&key) {
+            if sent_changes.contains(&key) {
+                continue;
+            }
+            let held = sent.get(&key).map(|(ver, _)| *ver);
+            if v.is_permit() {
+                if held == Some(s.version) {
+                    continue;
+                }
+                if held.is_some() {
                     held_before.insert(key.clone());
-                    rows.push(FeedRow::Remove {
+                }
+                first.push((
+                    priority(&key.0),
+                    FeedRow::Upsert {
                         res_type: key.0.clone(),
                         res_id: key.1.clone(),
-                        patient: Some(p.clone()),
-                        reason: RemovalReason::Deleted,
-                    });
-                    sent_changes.insert(key);
-                }
+                        version: s.version,
+                        version_seq: s.seq,
+                        patient: p.clone(),
+                    },
+                ));
+                sent_changes.insert(key);
+            } else if held.is_some() {
+                held_before.insert(key.clone());
+                rows.push(FeedRow::Remove {
+                    res_type: key.0.clone(),
+                    res_id: key.1.clone(),
+                    patient: Some(p.clone()),
+                    reason: hidden_reason(&v.decision),
+                });
+                sent_changes.insert(key);
             }
-            Ok::<(), SyncError>(())
-        };
-        let (next_versions, decided) = tokio::join!(read_next, decide);
-        decided?;
-        ahead = next_versions?;
+        }
+        for (key, (_, _)) in sent {
+            if !seen.contains(&key) && !sent_changes.contains(&key) {
+                held_before.insert(key.clone());
+                rows.push(FeedRow::Remove {
+                    res_type: key.0.clone(),
+                    res_id: key.1.clone(),
+                    patient: Some(p.clone()),
+                    reason: RemovalReason::Deleted,
+                });
+                sent_changes.insert(key);
+            }
+        }
     }
     // Safety order for what is new; stable within a kind.
     first.sort_by_key(|(rank, _)| *rank);

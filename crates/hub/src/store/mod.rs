@@ -7,6 +7,7 @@
 //! and committed in order. A reader that has seen `seq = N` has seen every change up to N;
 //! the sync feed relies on this.
 
+mod checkpoint;
 mod conn;
 mod search;
 mod write;
@@ -194,6 +195,11 @@ pub(crate) const VERSION_COLUMNS: &str =
 pub(crate) const VERSION_COLUMNS_V: &str =
     "v.seq, v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.content";
 
+/// How much of a SQLite database its connections read through the memory map rather than
+/// copying each page into their own cache (which they drop whenever another connection
+/// writes).
+const MMAP_BYTES: u64 = 1 << 30;
+
 /// The store: a connection pool plus the write lock.
 pub struct Store {
     pool: AnyPool,
@@ -207,6 +213,8 @@ pub struct Store {
     audit: Mutex<()>,
     /// On SQLite, taken by every write transaction of this process in turn ([`Store::begin`]).
     gate: Arc<Mutex<()>>,
+    /// On SQLite, the task that checkpoints the write-ahead log.
+    checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
 }
 
 /// A write transaction on the dialect-neutral pool ([`Store::begin`]). Dropped without
@@ -270,9 +278,12 @@ impl Store {
                     if dialect == Dialect::Sqlite {
                         // WAL lets readers proceed while the single writer commits.
                         use sqlx::Executor;
-                        conn.execute(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
-                        )
+                        conn.execute(&*format!(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                                 PRAGMA busy_timeout=10000; PRAGMA mmap_size={MMAP_BYTES}; \
+                                 PRAGMA wal_autocheckpoint={};",
+                            checkpoint::BACKSTOP_PAGES
+                        ))
                         .await?;
                     }
                     Ok(())
@@ -313,23 +324,27 @@ impl Store {
             ),
             Dialect::Sqlite => None,
         };
-        let sqlite = match dialect {
-            Dialect::Sqlite => Some(
-                SqlitePoolOptions::new()
+        let (sqlite, checkpointer) = match dialect {
+            Dialect::Sqlite => {
+                let options = SqliteConnectOptions::from_str(&url)?
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .pragma("mmap_size", MMAP_BYTES.to_string())
+                    .pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES.to_string());
+                let reader = SqlitePoolOptions::new()
                     .max_connections(2)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(
-                        SqliteConnectOptions::from_str(&url)?
-                            .journal_mode(SqliteJournalMode::Wal)
-                            .synchronous(SqliteSynchronous::Normal)
-                            .busy_timeout(Duration::from_secs(10))
-                            // A page of the feed is read whole: fewer hand-offs between
-                            // the connection's thread and the reader.
-                            .row_buffer_size(1024),
-                    )
-                    .await?,
-            ),
-            Dialect::Postgres => None,
+                    // A page of the feed is read whole: fewer hand-offs between the
+                    // connection's thread and the reader.
+                    .connect_with(options.clone().row_buffer_size(1024))
+                    .await?;
+                (
+                    Some(reader),
+                    Some(checkpoint::Checkpointer::start(&options).await?),
+                )
+            }
+            Dialect::Postgres => (None, None),
         };
         Ok(Store {
             pool,
@@ -339,6 +354,7 @@ impl Store {
             writer: Mutex::new(write::WriterState { last_updated: last }),
             audit: Mutex::new(()),
             gate: Arc::default(),
+            checkpointer: std::sync::Mutex::new(checkpointer),
         })
     }
 
@@ -389,6 +405,14 @@ impl Store {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.close().await;
+        }
         self.pool.close().await;
         if let Some(pg) = &self.pg {
             pg.close().await;
