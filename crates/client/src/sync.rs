@@ -43,11 +43,11 @@ pub struct SyncOptions {
 }
 
 impl Default for SyncOptions {
-    /// 500 changes per page, 50 edits per batch, 500 audit rows per upload.
+    /// 500 changes per page, 200 edits per batch, 500 audit rows per upload.
     fn default() -> Self {
         SyncOptions {
             page_size: 500,
-            push_batch: 50,
+            push_batch: 200,
             audit_batch: 500,
         }
     }
@@ -255,10 +255,10 @@ impl Session {
         let mut done = 0;
         while !queue.is_empty() {
             let batch = state.push_batch(&queue, options.push_batch);
-            let replica = self.replica_mut()?;
-            for edit in &batch.edits {
-                replica.set_edit_state(&edit.client_edit_id, EditState::Sent)?;
-            }
+            self.replica_mut()?.set_edits_state(
+                batch.edits.iter().map(|e| e.client_edit_id.as_str()),
+                EditState::Sent,
+            )?;
             let result = self
                 .with_access(now, |hub, token| {
                     let batch = batch.clone();

@@ -1218,12 +1218,41 @@ pub async fn push(
     batch: &PushBatch,
 ) -> Result<PushResult, SyncError> {
     let mut results = Vec::with_capacity(batch.edits.len());
+    let mut answered = answered_before(store, &batch.edits).await?;
     for edit in &batch.edits {
-        if let Some(r) = answer(store, g, device_id, edit).await? {
+        let before = answered.remove(&edit.client_edit_id);
+        if let Some(r) = answer(store, g, device_id, edit, before).await? {
             results.push(r);
         }
     }
     Ok(PushResult { results })
+}
+
+/// Edit ids looked up at once when a batch comes in.
+const LOOKUP_CHUNK: usize = 500;
+
+/// What the hub answered before to those of `edits` it has seen, by edit id: one query
+/// for a batch instead of one per edit.
+async fn answered_before(
+    store: &Store,
+    edits: &[Edit],
+) -> Result<HashMap<String, Previous>, SyncError> {
+    let mut out = HashMap::new();
+    for chunk in edits.chunks(LOOKUP_CHUNK) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT client_edit_id, version, answer FROM sync_edit WHERE client_edit_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q.bind(e.client_edit_id.as_str());
+        }
+        for row in q.fetch_all(store.pool()).await? {
+            out.insert(row.try_get("client_edit_id")?, previous_of(&row)?);
+        }
+    }
+    Ok(out)
 }
 
 /// What the hub answered an edit id before.
@@ -1233,20 +1262,21 @@ enum Previous {
 }
 
 async fn previous(store: &Store, client_edit_id: &str) -> Result<Option<Previous>, SyncError> {
-    let Some(row) = sqlx::query("SELECT version, answer FROM sync_edit WHERE client_edit_id = $1")
+    sqlx::query("SELECT version, answer FROM sync_edit WHERE client_edit_id = $1")
         .bind(client_edit_id)
         .fetch_optional(store.pool())
         .await?
-    else {
-        return Ok(None);
-    };
+        .map(|row| previous_of(&row))
+        .transpose()
+}
+
+/// A `sync_edit` row (its `version` and `answer`).
+fn previous_of(row: &sqlx::any::AnyRow) -> Result<Previous, SyncError> {
     let answer: Option<String> = row.try_get("answer")?;
-    Ok(Some(
-        match answer.and_then(|a| serde_json::from_str(&a).ok()) {
-            Some(r) => Previous::Answered(Box::new(r)),
-            None => Previous::Applied(row.try_get("version")?),
-        },
-    ))
+    Ok(match answer.and_then(|a| serde_json::from_str(&a).ok()) {
+        Some(r) => Previous::Answered(Box::new(r)),
+        None => Previous::Applied(row.try_get("version")?),
+    })
 }
 
 /// Keeps the answer given to an edit that was not applied.
@@ -1286,14 +1316,16 @@ async fn still_visible(store: &Store, g: &mut Guard, edit: &Edit) -> Result<bool
     }
 }
 
+/// The answer to `edit`, given what was answered to its id `before` the batch came in.
 async fn answer(
     store: &Store,
     g: &mut Guard,
     device_id: &str,
     edit: &Edit,
+    before: Option<Previous>,
 ) -> Result<Option<EditResult>, SyncError> {
     let id = edit.client_edit_id.as_str();
-    match previous(store, id).await? {
+    match before {
         Some(Previous::Applied(version)) => {
             return Ok(Some(EditResult::AlreadyApplied {
                 client_edit_id: id.to_string(),

@@ -1053,6 +1053,23 @@ impl Replica {
         Ok(n > 0)
     }
 
+    /// [`Replica::set_edit_state`] for several edits, in one transaction.
+    pub fn set_edits_state<'a>(
+        &mut self,
+        client_edit_ids: impl IntoIterator<Item = &'a str>,
+        state: EditState,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare("UPDATE outbox SET state = ?2 WHERE client_edit_id = ?1")?;
+            for id in client_edit_ids {
+                stmt.execute(params![id, state.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Removes an outbox entry once the hub has accepted it; `false` if
     /// there is no such entry.
     pub fn complete_edit(&mut self, client_edit_id: &str) -> Result<bool> {

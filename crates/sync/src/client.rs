@@ -283,11 +283,20 @@ impl ClientSync {
         Ok(())
     }
 
-    /// The next batch: the first `max` edits of the outbox (at least one when
-    /// the outbox is not empty). Remembers them as in flight; any earlier
-    /// unanswered batch counts as lost.
+    /// The next batch: the first `max` edits of the outbox, as many of them as fit in
+    /// [`PUSH_BATCH_BYTES`] of JSON (at least one when the outbox is not empty: a few
+    /// edits carrying photographs must not make a batch the hub refuses). Remembers them
+    /// as in flight; any earlier unanswered batch counts as lost.
     pub fn push_batch(&mut self, outbox: &[Edit], max: usize) -> PushBatch {
-        let edits: Vec<Edit> = outbox.iter().take(max.max(1)).cloned().collect();
+        let mut bytes = 0;
+        let mut edits: Vec<Edit> = Vec::new();
+        for edit in outbox.iter().take(max.max(1)) {
+            bytes += json_len(edit);
+            if !edits.is_empty() && bytes > PUSH_BATCH_BYTES {
+                break;
+            }
+            edits.push(edit.clone());
+        }
         self.in_flight = edits.iter().map(|e| e.client_edit_id.clone()).collect();
         PushBatch { edits }
     }
@@ -370,6 +379,28 @@ fn invalid(index: usize, reason: impl Into<String>) -> ProtocolError {
 
 /// Reduces a page to purges, removals and upserts whose fixed application
 /// order gives the same result as applying the changes one by one.
+/// The most JSON a push batch holds besides its first edit ([`ClientSync::push_batch`]):
+/// a quarter of what the hub accepts in one request.
+pub const PUSH_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// The length of `edit` as JSON, counted without keeping the text.
+fn json_len(edit: &Edit) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a plain value to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, edit);
+    count.0
+}
+
 fn reduce<R: ResourceBody>(page: &PullPage<R>) -> Result<PageEffect<R>, ProtocolError> {
     // Latest change per resource, in first-seen order.
     let mut order: Vec<(String, String)> = Vec::new();

@@ -184,6 +184,7 @@ mod wire;
 
 pub use client::{
     ClientSync, OutboxAction, PageEffect, ProtocolError, Purge, ReducedPage, Removal, Upsert,
+    PUSH_BATCH_BYTES,
 };
 pub use hub::{
     hub_apply_edit, operation_outcome, priority, serve_pull, sort_for_first_sync, EditDecision,

@@ -158,6 +158,43 @@ fn task(status: &str, priority: &str) -> Value {
 }
 
 #[test]
+fn a_push_batch_stays_within_its_size_whatever_the_edits_carry() {
+    // Three edits each carrying a 3 MiB photograph, then small ones.
+    let photo = |id: &str| {
+        edit(
+            id,
+            None,
+            Some(
+                json!({"resourceType": "Media", "id": id, "status": "completed",
+                "content": {"contentType": "image/jpeg", "data": "A".repeat(3 << 20)}}),
+            ),
+        )
+    };
+    let outbox = [
+        photo("p1"),
+        photo("p2"),
+        photo("p3"),
+        edit("e1", Some(1), Some(task("completed", "routine"))),
+    ];
+    let mut sync = ClientSync::new(None, 10);
+    let first = sync.push_batch(&outbox, 50);
+    let ids = |b: &PushBatch| -> Vec<String> {
+        b.edits.iter().map(|e| e.client_edit_id.clone()).collect()
+    };
+    assert_eq!(ids(&first), ["p1", "p2"]);
+    assert!(serde_json::to_vec(&first).unwrap().len() <= PUSH_BATCH_BYTES);
+    assert_eq!(ids(&sync.push_batch(&outbox[2..], 50)), ["p3", "e1"]);
+    // An edit larger than a batch still goes, alone.
+    let huge = [edit(
+        "h1",
+        None,
+        Some(json!({"resourceType": "Media", "id": "h1", "data": "A".repeat(PUSH_BATCH_BYTES)})),
+    )];
+    assert_eq!(ids(&sync.push_batch(&huge, 50)), ["h1"]);
+    assert_eq!(sync.push_batch(&outbox, 1).edits.len(), 1);
+}
+
+#[test]
 fn push_results_become_outbox_actions() {
     let mut sync = ClientSync::new(None, 10);
     let outbox = [
