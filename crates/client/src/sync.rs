@@ -214,6 +214,11 @@ impl Session {
                 }
             }
             let applied = store_page(self.replica_mut()?, &mut state, &effect, now)?;
+            if prefetched.as_ref().is_some_and(|p| !p.answer.is_finished()) {
+                // The next page is not here yet: copy the log back into the database
+                // meanwhile rather than after some later commit.
+                self.replica()?.checkpoint()?;
+            }
             report.pages += 1;
             report.changes += changes;
             report.purged_patients += effect.purges.len() as u64;

@@ -141,6 +141,11 @@ pub struct PatientFreshness {
 /// The page cache during a sync, in KiB.
 const SYNC_CACHE_KIB: i64 = 16 * 1024;
 
+/// During a sync, the write-ahead log pages (4 KiB) at which a commit checkpoints after
+/// all ([`Replica::checkpoint`] does it otherwise); SQLite's default, used at other
+/// times, is 1,000.
+const SYNC_WAL_BACKSTOP_PAGES: i64 = 8_192;
+
 fn enc(v: &Value) -> Result<String> {
     serde_json::to_string(v).map_err(|_| ReplicaError::InvalidInput("JSON not serialisable".into()))
 }
@@ -686,9 +691,22 @@ impl Replica {
     /// `synchronous = NORMAL`): a power cut may lose the last few, never corrupt the
     /// file. For writes that can be had again from the hub (a sync's pages and
     /// answers); the first commit after relaxing ends flushes everything before it.
+    ///
+    /// While relaxed, a commit also leaves the write-ahead log to be copied back into the
+    /// database by [`Replica::checkpoint`], which the sync calls while it waits for the
+    /// hub, up to a backstop.
     pub fn relax_durability(&self, relaxed: bool) -> Result<()> {
         self.conn
             .pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })?;
+        self.conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            if relaxed {
+                SYNC_WAL_BACKSTOP_PAGES
+            } else {
+                1000
+            },
+        )?;
         // A sync writes pages all over the indexes: a larger page cache keeps them
         // decrypted between its commits (SQLite's default of 2 MiB otherwise).
         self.conn.pragma_update(
@@ -696,6 +714,14 @@ impl Replica {
             "cache_size",
             if relaxed { -SYNC_CACHE_KIB } else { -2000 },
         )?;
+        Ok(())
+    }
+
+    /// Copies what the write-ahead log holds back into the database, as far as no reader
+    /// still needs it (a passive checkpoint: it waits for nobody).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
     }
 
