@@ -333,6 +333,9 @@ impl CheckinSession {
     }
 }
 
+/// Sets an outbox entry's state (`?1` its edit id, `?2` the state).
+const SET_EDIT_STATE: &str = "UPDATE outbox SET state = ?2 WHERE client_edit_id = ?1";
+
 /// An open, unlocked replica.
 ///
 /// Holds the database connection but not the data key (SQLCipher keeps its
@@ -1046,10 +1049,9 @@ impl Replica {
 
     /// Sets the state of an outbox entry; `false` if there is no such entry.
     pub fn set_edit_state(&mut self, client_edit_id: &str, state: EditState) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE outbox SET state = ?2 WHERE client_edit_id = ?1",
-            params![client_edit_id, state.as_str()],
-        )?;
+        let n = self
+            .conn
+            .execute(SET_EDIT_STATE, params![client_edit_id, state.as_str()])?;
         Ok(n > 0)
     }
 
@@ -1061,7 +1063,7 @@ impl Replica {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare("UPDATE outbox SET state = ?2 WHERE client_edit_id = ?1")?;
+            let mut stmt = tx.prepare(SET_EDIT_STATE)?;
             for id in client_edit_ids {
                 stmt.execute(params![id, state.as_str()])?;
             }

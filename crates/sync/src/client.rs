@@ -377,8 +377,6 @@ fn invalid(index: usize, reason: impl Into<String>) -> ProtocolError {
     }
 }
 
-/// Reduces a page to purges, removals and upserts whose fixed application
-/// order gives the same result as applying the changes one by one.
 /// The most JSON a push batch holds besides its first edit ([`ClientSync::push_batch`]):
 /// a quarter of what the hub accepts in one request.
 pub const PUSH_BATCH_BYTES: usize = 8 * 1024 * 1024;
@@ -401,6 +399,8 @@ fn json_len(edit: &Edit) -> usize {
     count.0
 }
 
+/// Reduces a page to purges, removals and upserts whose fixed application
+/// order gives the same result as applying the changes one by one.
 fn reduce<R: ResourceBody>(page: &PullPage<R>) -> Result<PageEffect<R>, ProtocolError> {
     // Latest change per resource, in first-seen order.
     let mut order: Vec<(String, String)> = Vec::new();

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
 use sqlx::{AnyPool, PgPool, Row};
 
@@ -200,6 +200,19 @@ pub(crate) const VERSION_COLUMNS_V: &str =
 /// writes).
 const MMAP_BYTES: u64 = 1 << 30;
 
+/// The settings of every connection to a SQLite store, whichever pool it is in: WAL lets
+/// readers proceed while the single writer commits; a writer waits up to 10 s for another
+/// process's; checkpoints are the [`checkpoint`] task's.
+fn sqlite_pragmas() -> [(&'static str, String); 5] {
+    [
+        ("journal_mode", "WAL".into()),
+        ("synchronous", "NORMAL".into()),
+        ("busy_timeout", "10000".into()),
+        ("mmap_size", MMAP_BYTES.to_string()),
+        ("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES.to_string()),
+    ]
+}
+
 /// The store: a connection pool plus the write lock.
 pub struct Store {
     pool: AnyPool,
@@ -276,15 +289,12 @@ impl Store {
                             .await?;
                     }
                     if dialect == Dialect::Sqlite {
-                        // WAL lets readers proceed while the single writer commits.
                         use sqlx::Executor;
-                        conn.execute(&*format!(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA busy_timeout=10000; PRAGMA mmap_size={MMAP_BYTES}; \
-                                 PRAGMA wal_autocheckpoint={};",
-                            checkpoint::BACKSTOP_PAGES
-                        ))
-                        .await?;
+                        let pragmas: String = sqlite_pragmas()
+                            .iter()
+                            .map(|(name, value)| format!("PRAGMA {name}={value}; "))
+                            .collect();
+                        conn.execute(&*pragmas).await?;
                     }
                     Ok(())
                 })
@@ -326,12 +336,11 @@ impl Store {
         };
         let (sqlite, checkpointer) = match dialect {
             Dialect::Sqlite => {
-                let options = SqliteConnectOptions::from_str(&url)?
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .pragma("mmap_size", MMAP_BYTES.to_string())
-                    .pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES.to_string());
+                let options = sqlite_pragmas()
+                    .into_iter()
+                    .fold(SqliteConnectOptions::from_str(&url)?, |o, (name, value)| {
+                        o.pragma(name, value)
+                    });
                 let reader = SqlitePoolOptions::new()
                     .max_connections(2)
                     .acquire_timeout(Duration::from_secs(30))
