@@ -48,11 +48,10 @@ async fn in_compartment(
     patient_id: &str,
     types: &[&str],
 ) -> Result<Vec<Value>, StoreError> {
-    let placeholders: Vec<String> = (0..types.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
         "SELECT {cols} FROM resource_version v WHERE v.superseded_seq IS NULL AND v.deleted = 0 \
          AND v.res_type IN ({}) AND v.seq IN (SELECT seq FROM compartment WHERE patient_id = $1)",
-        placeholders.join(","),
+        store::numbered_params(2, types.len()),
         cols = VERSION_COLUMNS_V
     );
     let mut args = vec![Arg::S(patient_id.to_string())];

@@ -1239,10 +1239,9 @@ async fn answered_before(
 ) -> Result<HashMap<String, Previous>, SyncError> {
     let mut out = HashMap::new();
     for chunk in edits.chunks(LOOKUP_CHUNK) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT client_edit_id, version, answer FROM sync_edit WHERE client_edit_id IN ({})",
-            placeholders.join(", ")
+            store::numbered_params(1, chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {

@@ -168,10 +168,9 @@ pub async fn version_facts(
         .collect();
     let mut from_json: HashMap<i64, Result<ResourceFacts, FactsError>> = HashMap::new();
     for chunk in missing.chunks(100) {
-        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT {VERSION_COLUMNS} FROM resource_version WHERE seq IN ({})",
-            ph.join(",")
+            numbered_params(1, chunk.len())
         );
         let args: Vec<Arg> = chunk.iter().map(|s| Arg::I(*s)).collect();
         for s in conn.fetch_stored(&sql, &args).await? {
@@ -194,6 +193,14 @@ pub(crate) const VERSION_COLUMNS: &str =
 /// [`VERSION_COLUMNS`] of the table aliased `v`, for queries that join it.
 pub(crate) const VERSION_COLUMNS_V: &str =
     "v.seq, v.res_type, v.res_id, v.version, v.last_updated, v.deleted, v.content";
+
+/// `count` numbered parameters from `$first` on, for an `IN (…)` list: `$2,$3,$4`.
+pub(crate) fn numbered_params(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// How much of a SQLite database its connections read through the memory map rather than
 /// copying each page into their own cache (which they drop whenever another connection

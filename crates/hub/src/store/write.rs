@@ -242,12 +242,10 @@ impl WriteTx<'_> {
         let mut conn = self.conn().await?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT {VERSION_COLUMNS} FROM resource_version \
                  WHERE res_type = $1 AND superseded_seq IS NULL AND res_id IN ({})",
-                placeholders.join(",")
+                super::numbered_params(2, chunk.len())
             );
             let mut args = vec![ConnArg::S(res_type.to_string())];
             args.extend(chunk.iter().map(|i| ConnArg::S(i.to_string())));
